@@ -1,0 +1,1 @@
+"""config_manager: layered configuration with secrets management (public API re-exported here)."""
