@@ -1,0 +1,39 @@
+# The two commands of the README, and the steps they stand on.
+#   make demo   - local control plane + CRDs + operator on the local encrypted store + an example
+#   make test   - the whole test suite on real components (builds/fetches them on first use)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: venv binaries test unit demo kind-e2e clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+# Go-built components (etcd, kube-apiserver, kube-controller-manager, helm, ...), cached by version
+# in ~/.cache/config-manager; a no-op once built.
+binaries:
+	tools/build-binaries.sh >/dev/null
+	@if [ -x tools/fetch-lowkey-vault.sh ]; then tools/fetch-lowkey-vault.sh >/dev/null; fi
+
+test: venv binaries
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+demo: venv binaries
+	$(PY) -m config_manager.demo
+
+# For users with Docker: the e2e suite on a kind cluster (see tools/kind-e2e.sh).
+kind-e2e: venv
+	tools/kind-e2e.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,52 @@
+"""``python -m config_manager.devcluster``: run the local control plane until interrupted.
+
+Prints the admin kubeconfig path (and copies it to ``--kubeconfig-out`` when given) so that kubectl,
+helm and the operator can be pointed at it from another shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .binaries import MissingBinaryError
+from .controlplane import ControlPlaneError, ControlPlaneSettings, LocalControlPlane
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m config_manager.devcluster", description=__doc__)
+    parser.add_argument("--kubeconfig-out", type=Path, help="copy the admin kubeconfig here")
+    parser.add_argument("--keep-dir", action="store_true", help="keep logs and certificates after stop")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    plane = LocalControlPlane(ControlPlaneSettings(keep_dir=args.keep_dir))
+    try:
+        plane.start()
+    except (MissingBinaryError, ControlPlaneError) as exc:
+        print(f"devcluster: {exc}", file=sys.stderr)
+        return 1
+    try:
+        kubeconfig = plane.kubeconfig
+        if args.kubeconfig_out:
+            args.kubeconfig_out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(kubeconfig, args.kubeconfig_out)
+            args.kubeconfig_out.chmod(0o600)
+            kubeconfig = args.kubeconfig_out
+        print(f"devcluster: Kubernetes {plane.version()} ready at {plane.server}", flush=True)
+        print(f"devcluster: export KUBECONFIG={kubeconfig}", flush=True)
+        stop.wait()
+    finally:
+        plane.stop()
+        print("devcluster: stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
