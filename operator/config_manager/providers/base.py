@@ -11,6 +11,7 @@ providers create it; ``config_manager.secrets`` re-exports it.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -20,8 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from ..errors import SecretNotFoundError, UnsupportedOperationError
-
-MASK = "[MASKED]"
+from ..masking import MASK as MASK  # the one definition of how a secret is shown (re-exported)
 
 
 def utcnow() -> datetime:
@@ -94,14 +94,14 @@ class SecretProvider(ABC):
         """Delete the key. True when something was deleted, False when it did not exist."""
 
     @abstractmethod
-    def list(self, prefix: str = "") -> list[str]:
+    def list(self, prefix: str = "") -> builtins.list[str]:
         """Keys (never values) under ``prefix``, sorted."""
 
     def metadata(self, key: str) -> dict[str, str]:
         """The key's metadata (tags, custom metadata) without its value's content."""
         return dict(self.get(key).metadata)
 
-    def versions(self, key: str) -> list[str]:
+    def versions(self, key: str) -> builtins.list[str]:
         """Known versions of the key, oldest first."""
         raise UnsupportedOperationError(
             f"provider '{self.provider_type}' does not keep versions of '{key}'", self.provider_type
