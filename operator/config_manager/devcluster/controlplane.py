@@ -31,7 +31,7 @@ from .pki import CertificateAuthority, CertificateFiles, write_service_account_k
 from .processes import ManagedProcess, free_port
 
 # Controllers that need nodes or a cloud are left out; everything an operator relies on stays.
-CONTROLLERS = "*,-node-ipam-controller,-node-lifecycle-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller"
+CONTROLLERS = "*,-node-ipam-controller,-node-lifecycle-controller"
 
 
 class ControlPlaneError(ConfigManagerError):
