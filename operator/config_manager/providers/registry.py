@@ -1,7 +1,7 @@
 """The provider registry: provider types by name, created from plain configuration.
 
 The operator and the CLI never import a concrete provider; they ask the registry for a type by name
-("local", "vault", "azure", "env"). Concrete modules are imported lazily, so a missing optional
+("local", "vault", "azure", "env", "memory"). Concrete modules are imported lazily, so a missing optional
 dependency (hvac, azure-*) only matters when that provider is used, and the error says which extra
 to install.
 """
@@ -23,6 +23,7 @@ _BUILTIN: dict[str, tuple[str, str, str]] = {
     "vault": ("config_manager.providers.vault", "HashiCorpVaultSecrets", "configmanagelib[vault]"),
     "azure": ("config_manager.providers.azure", "AzureKeyVaultSecrets", "configmanagelib[azure]"),
     "env": ("config_manager.providers.env", "EnvironmentSecrets", "configmanagelib"),
+    "memory": ("config_manager.providers.memory", "InMemorySecrets", "configmanagelib"),
 }
 
 _registered: dict[str, ProviderFactory] = {}

@@ -27,3 +27,15 @@ class BlobStorage(Protocol):
 
     def describe(self) -> str:
         """Where the blob lives, for messages (a path or namespace/name), never its content."""
+
+
+@runtime_checkable
+class StampedBlobStorage(BlobStorage, Protocol):
+    """A ``BlobStorage`` that can tell cheaply whether the blob changed, without reading it.
+
+    Optional: readers that cache the decoded blob compare stamps instead of re-reading the bytes.
+    A file uses (inode, size, mtime); a Kubernetes object would use its resourceVersion.
+    """
+
+    def stamp(self) -> object | None:
+        """A value that changes whenever the blob changes; None when the blob does not exist."""

@@ -1,0 +1,136 @@
+"""The rotation schedule: which secrets are due for a new value, independent of threads and timers.
+
+The caller drives it: ``due(now)`` lists the jobs to run, and the caller reports back with
+``succeeded`` / ``failed``. ``SecretsManager.check_rotations`` drives it from application code; the
+operator drives the same engine from its own timers. A failed rotation is retried with exponential
+backoff (1 minute doubling, at most one hour and never beyond the job's interval); the previous value
+stays in place meanwhile.
+
+A job for a key that does not exist yet is due at once (its first value is generated); a job for an
+existing key is due one interval after the key's current version was written (or after scheduling,
+when the provider does not say when that was).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..errors import ConfigurationError
+
+RETRY_BASE = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=1)
+
+JobKey = tuple[str, str]  # (provider name, secret key)
+
+
+@dataclass(frozen=True)
+class RotationJob:
+    key: str
+    provider: str
+    interval: timedelta
+    generator: Callable[[], Any]
+    next_due: datetime
+    last_rotated: datetime | None = None
+    failures: int = 0
+    rotations: int = 0
+    last_error: str | None = None  # an error class name, never a message that could hold a value
+
+    @property
+    def interval_hours(self) -> float:
+        return self.interval.total_seconds() / 3600
+
+    def summary(self) -> dict[str, Any]:
+        """What status and stats show: no generator, no value."""
+        return {
+            "key": self.key,
+            "provider": self.provider,
+            "interval_hours": self.interval_hours,
+            "next_due": self.next_due.isoformat(),
+            "last_rotated": self.last_rotated.isoformat() if self.last_rotated else None,
+            "rotations": self.rotations,
+            "failures": self.failures,
+            "last_error": self.last_error,
+        }
+
+
+def retry_delay(failures: int, interval: timedelta) -> timedelta:
+    """Backoff after ``failures`` consecutive failures: 1, 2, 4 ... minutes, capped at 1 h and the interval."""
+    delay: timedelta = RETRY_BASE * (2 ** min(max(failures - 1, 0), 16))
+    return min(delay, RETRY_MAX, interval)
+
+
+class RotationSchedule:
+    """Rotation jobs by (provider, key). Thread-safe; holds no values and starts nothing by itself."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[JobKey, RotationJob] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def schedule(
+        self,
+        key: str,
+        provider: str,
+        interval: timedelta,
+        generator: Callable[[], Any],
+        *,
+        now: datetime,
+        exists: bool,
+        current_since: datetime | None = None,
+    ) -> RotationJob:
+        """Add or replace the job for ``key``. See the module docstring for when it first falls due."""
+        if interval <= timedelta(0):
+            raise ConfigurationError(f"rotation interval for '{key}' must be positive")
+        if not callable(generator):
+            raise ConfigurationError(f"rotation generator for '{key}' must be callable")
+        if not exists:
+            next_due = now
+        else:
+            next_due = (current_since or now) + interval
+        job = RotationJob(key=key, provider=provider, interval=interval, generator=generator,
+                          next_due=next_due, last_rotated=current_since if exists else None)
+        with self._lock:
+            self._jobs[(provider, key)] = job
+        return job
+
+    def unschedule(self, key: str, provider: str) -> bool:
+        with self._lock:
+            return self._jobs.pop((provider, key), None) is not None
+
+    def get(self, key: str, provider: str) -> RotationJob | None:
+        with self._lock:
+            return self._jobs.get((provider, key))
+
+    def jobs(self) -> list[RotationJob]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda job: job.next_due)
+
+    def due(self, now: datetime) -> list[RotationJob]:
+        """Jobs whose time has come, earliest first."""
+        return [job for job in self.jobs() if job.next_due <= now]
+
+    def next_due(self) -> datetime | None:
+        jobs = self.jobs()
+        return jobs[0].next_due if jobs else None
+
+    def succeeded(self, job: RotationJob, now: datetime) -> None:
+        self._update(job, lambda current: replace(
+            current, last_rotated=now, next_due=now + current.interval, failures=0,
+            rotations=current.rotations + 1, last_error=None))
+
+    def failed(self, job: RotationJob, now: datetime, error: str) -> None:
+        self._update(job, lambda current: replace(
+            current, failures=current.failures + 1, last_error=error,
+            next_due=now + retry_delay(current.failures + 1, current.interval)))
+
+    def _update(self, job: RotationJob, change: Callable[[RotationJob], RotationJob]) -> None:
+        with self._lock:
+            current = self._jobs.get((job.provider, job.key))
+            if current is not None:  # unscheduled meanwhile: nothing to record
+                self._jobs[(job.provider, job.key)] = change(current)
