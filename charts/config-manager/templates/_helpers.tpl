@@ -1,0 +1,96 @@
+{{/*
+Names, labels and small computed values shared by every template.
+*/}}
+
+{{- define "config-manager.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "config-manager.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "config-manager.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "config-manager.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "config-manager.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "config-manager.labels" -}}
+helm.sh/chart: {{ include "config-manager.chart" . }}
+{{ include "config-manager.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: config-manager
+{{- end }}
+
+{{- define "config-manager.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "config-manager.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "config-manager.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* True ("true") when the operator serves only the namespaces listed in rbac.namespaces. */}}
+{{- define "config-manager.namespaced" -}}
+{{- if eq .Values.rbac.scope "namespaced" }}true{{ end }}
+{{- end }}
+
+{{/* The namespaces served in namespaced scope, checked: at least one is required. */}}
+{{- define "config-manager.servedNamespaces" -}}
+{{- if not .Values.rbac.namespaces }}
+{{- fail "rbac.scope=namespaced needs at least one namespace in rbac.namespaces" }}
+{{- end }}
+{{- toJson (uniq .Values.rbac.namespaces) }}
+{{- end }}
+
+{{/* Peering (one active pod among replicas) is on with more than one replica or when forced. */}}
+{{- define "config-manager.peering" -}}
+{{- if or (gt (int .Values.replicaCount) 1) .Values.ha.peeringEnabled }}true{{ end }}
+{{- end }}
+
+{{/*
+Arguments of `python -m config_manager.k8s`: which namespaces to serve, the health endpoint, peering,
+logging. One argument per line, rendered as a YAML list.
+*/}}
+{{- define "config-manager.operatorArgs" -}}
+{{- if include "config-manager.namespaced" . }}
+{{- range (include "config-manager.servedNamespaces" . | fromJsonArray) }}
+- --namespace={{ . }}
+{{- end }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+- --liveness=http://0.0.0.0:{{ .Values.health.port }}{{ .Values.health.path }}
+{{- if include "config-manager.peering" . }}
+- --peering={{ .Values.ha.peeringName }}
+{{- else }}
+- --standalone
+{{- end }}
+- --log-level={{ .Values.operator.logLevel }}
+- --log-format={{ .Values.operator.logFormat }}
+{{- range .Values.operator.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
