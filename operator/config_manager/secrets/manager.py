@@ -116,6 +116,11 @@ class SecretsManager:
         return name, provider
 
     @property
+    def cache_ttl(self) -> float:
+        """Seconds a read value is served from the cache."""
+        return self._cache.ttl
+
+    @property
     def revision(self) -> int:
         """Goes up on every change made or observed; compare to know whether to reload."""
         return self._revision
