@@ -44,8 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script passes it to sys.exit)."""
     parser = build_parser()
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    if arguments[:2] == ["operator", "run"]:
+        # Everything after "run" belongs to the operator, --help included.
+        arguments = ["operator", "run", "--", *arguments[2:]]
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
+        args = parser.parse_args(arguments)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code) if isinstance(exc.code, int) else USAGE
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets as pysecrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from typing import Any
 from .. import crypto
 from ..errors import ConfigurationError, SecretNotFoundError
 from ..providers.local import LocalEncryptedSecrets
+from ..secrets.generators import generator_from_spec, generator_types
+from ..secrets.manager import SecretsManager
 from . import output
 from .errors import NOT_FOUND, USAGE, CliError
 
@@ -259,11 +260,19 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def generate_value(length: int) -> str:
-    """A random URL-safe value of ``length`` characters from the OS CSPRNG."""
-    if length < 8:
-        raise CliError("--length must be at least 8", USAGE)
-    return pysecrets.token_urlsafe(length)[:length]
+def generate_value(kind: str, length: int | None) -> Any:
+    """A new value from the library's generators (``config_manager.secrets.generators``)."""
+    spec: dict[str, Any] = {"type": kind}
+    if length is not None:
+        if kind == "password":
+            spec["length"] = length
+        elif kind in ("token", "urlsafe", "hex"):
+            spec["nbytes"] = length
+        elif kind == "rsa":
+            spec["bits"] = length
+        else:
+            raise CliError(f"--length does not apply to generator '{kind}'", USAGE)
+    return generator_from_spec(spec)()
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
@@ -273,12 +282,16 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     if args.stdin or args.from_file:
         value = read_value(args, prompt="")
     else:
-        value = generate_value(args.length)
+        value = generate_value(args.generate, args.length)
     previous = store.get(args.key)
-    metadata = dict(previous.metadata)
-    metadata.update(parse_metadata(args.metadata) or {})
-    stored = store.set(args.key, value, metadata)
-    print(f"rotated {args.key}: version {previous.version} -> {stored.version} "
+    manager = SecretsManager(store)
+    if not manager.rotate_secret(args.key, value):
+        raise CliError(f"rotation of '{args.key}' failed; the previous value is still in place")
+    extra = parse_metadata(args.metadata)
+    if extra:
+        store.set(args.key, value, {**store.metadata(args.key), **extra})
+    current = store.get(args.key)
+    print(f"rotated {args.key}: version {previous.version} -> {current.version} "
           f"(previous version kept; read it with: configmanager store get {args.key} --version {previous.version} --reveal)")
     return 0
 
@@ -358,7 +371,10 @@ def register(subparsers: Any) -> None:
     p = commands.add_parser("rotate", help="give a key a new value (generated unless given); the old one stays as a version")
     add_key_options(p, store=True)
     p.add_argument("key")
-    p.add_argument("--length", type=int, default=32, help="length of a generated value (default 32)")
+    p.add_argument("--generate", default="password", choices=generator_types(),
+                   help="generator for the new value when none is given (default: password)")
+    p.add_argument("--length", type=int, default=None,
+                   help="password length, token/hex bytes or RSA bits (generator default when omitted)")
     add_value_options(p)
     p.set_defaults(func=cmd_rotate)
 

@@ -1,0 +1,403 @@
+"""The Helm chart, rendered with the real helm binary for its main value combinations.
+
+Why: a chart is code whose output is what matters. These tests render it (``helm template``), lint it,
+and assert on the objects: the Pod Security Standards "restricted" fields, least-privilege RBAC (no
+wildcards; in namespaced scope nothing on Secrets outside the listed namespaces), probes wired to the
+operator's health endpoint, HA wiring (kopf peering) for replicas > 1, the metrics Service and the
+ServiceMonitor, the values schema rejecting bad input, and the chart's CRDs being byte-identical to the
+repository's crds/ (one source of truth; tools/sync-chart-crds.sh copies them).
+
+helm comes from ``config_manager.devcluster.binaries.find_component("helm")`` (built from the Go module
+proxy on first use); when it cannot be found or built the tests fail with a message naming helm. They
+are never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from config_manager.devcluster.binaries import MissingBinaryError, find_component
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "config-manager"
+CRDS = REPO / "crds"
+CHART_ONLY_CRDS = {"kopf-peering.yaml"}  # kopf's peering CRDs: the chart's one extra file
+RELEASE, NAMESPACE = "rel", "cm-system"
+
+COMBINATIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "namespaced": {"rbac": {"scope": "namespaced", "namespaces": ["team-a", "team-b"]}},
+    "replicas2": {"replicaCount": 2},
+    "servicemonitor": {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}},
+    "namespaced-ha": {"replicaCount": 3, "rbac": {"scope": "namespaced", "namespaces": ["team-a"]}},
+}
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    try:
+        return find_component("helm")
+    except MissingBinaryError as exc:
+        pytest.fail(f"helm is required for the chart tests and could not be found or built: {exc}")
+
+
+def run_helm(helm: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(helm), *args], capture_output=True, text=True, timeout=120, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def render(helm: Path, values: dict[str, Any], tmp_path: Path, *, crds: bool = False) -> list[dict[str, Any]]:
+    values_file = tmp_path / "values.json"
+    values_file.write_text(json.dumps(values))
+    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "-f", str(values_file)]
+    if crds:
+        args.append("--include-crds")
+    out = run_helm(helm, *args).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def the(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = by_kind(objects, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    containers = the(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    c: dict[str, Any] = containers[0]
+    return c
+
+
+def allows(rules: list[dict[str, Any]], verb: str, group: str, resource: str, name: str | None = None) -> bool:
+    """Whether RBAC rules grant ``verb`` on ``group/resource`` (optionally a named object), as the
+    apiserver's authorizer evaluates them (wildcards included, though the chart must not use them)."""
+    for rule in rules:
+        if not ({verb, "*"} & set(rule.get("verbs", []))):
+            continue
+        if not ({group, "*"} & set(rule.get("apiGroups", []))):
+            continue
+        if not ({resource, "*"} & set(rule.get("resources", []))):
+            continue
+        names = rule.get("resourceNames")
+        if names and (name is None or name not in names):
+            continue
+        return True
+    return False
+
+
+@pytest.fixture(scope="module", params=list(COMBINATIONS))
+def combination(request: pytest.FixtureRequest, helm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    name: str = request.param
+    yield name, render(helm, COMBINATIONS[name], tmp_path_factory.mktemp(name))
+
+
+# ------------------------------------------------------------------------------------------------ lint
+
+@pytest.mark.parametrize("name", list(COMBINATIONS))
+def test_helm_lint_is_clean(helm: Path, name: str, tmp_path: Path) -> None:
+    values_file = tmp_path / "values.json"
+    values_file.write_text(json.dumps(COMBINATIONS[name]))
+    result = run_helm(helm, "lint", "--strict", str(CHART), "--namespace", NAMESPACE, "-f", str(values_file), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout, result.stdout
+
+
+# ------------------------------------------------------------------------------ pod security (restricted)
+
+def test_pod_meets_pod_security_standard_restricted(combination: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = combination
+    pod = the(objects, "Deployment")["spec"]["template"]["spec"]
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True
+    assert psc["runAsUser"] > 0
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    for forbidden in ("hostNetwork", "hostPID", "hostIPC", "hostUsers"):
+        assert not pod.get(forbidden), forbidden
+    for volume in pod.get("volumes", []):
+        assert set(volume) - {"name"} <= {"emptyDir", "configMap", "secret", "projected", "downwardAPI",
+                                          "persistentVolumeClaim", "ephemeral", "csi"}, volume
+    for c in pod["containers"] + pod.get("initContainers", []):
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["runAsNonRoot"] is True
+        assert sc.get("privileged", False) is False
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert not sc["capabilities"].get("add")
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert all("hostPort" not in p for p in c.get("ports", []))
+
+
+def test_read_only_root_has_a_writable_tmp(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, {}, tmp_path)
+    pod = the(objects, "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in container(objects)["volumeMounts"]}
+    assert "/tmp" in mounts
+    volume = next(v for v in pod["volumes"] if v["name"] == mounts["/tmp"])
+    assert volume["emptyDir"]["sizeLimit"] == "64Mi"
+
+
+def test_resources_have_requests_and_a_memory_limit(combination: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = combination
+    resources = container(objects)["resources"]
+    assert resources["requests"]["cpu"] and resources["requests"]["memory"]
+    assert resources["limits"]["memory"]
+
+
+def test_runs_the_operator_entry_point_as_the_charts_service_account(combination: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = combination
+    deployment = the(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    sa = the(objects, "ServiceAccount")
+    assert pod["serviceAccountName"] == sa["metadata"]["name"] == f"{RELEASE}-config-manager"
+    assert sa["metadata"]["namespace"] == NAMESPACE
+    assert container(objects)["command"] == ["python", "-m", "config_manager.k8s"]
+    assert container(objects)["image"] == "ghcr.io/config-manager/config-manager:0.1.0"
+    env = {e["name"]: e for e in container(objects)["env"]}
+    assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+# ------------------------------------------------------------------------------------------------ probes
+
+def test_probes_use_the_operators_health_endpoint(combination: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = combination
+    c = container(objects)
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": 8080}, probe
+        assert c[probe]["periodSeconds"] > 0
+    assert "--liveness=http://0.0.0.0:8080/healthz" in c["args"]
+    assert {"name": "metrics", "containerPort": 8080, "protocol": "TCP"} in c["ports"]
+
+
+def test_separate_health_port_gets_its_own_container_port(helm: Path, tmp_path: Path) -> None:
+    c = container(render(helm, {"health": {"port": 8081}}, tmp_path))
+    assert c["livenessProbe"]["httpGet"]["port"] == 8081
+    assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in c["ports"]
+    assert "--liveness=http://0.0.0.0:8081/healthz" in c["args"]
+
+
+# -------------------------------------------------------------------------------------------------- RBAC
+
+def test_no_wildcards_anywhere_in_rbac(combination: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = combination
+    roles = by_kind(objects, "ClusterRole") + by_kind(objects, "Role")
+    assert roles
+    for role in roles:
+        for rule in role["rules"]:
+            for field in ("verbs", "resources", "apiGroups", "resourceNames", "nonResourceURLs"):
+                assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
+                assert not any("*" in item for item in rule.get(field, [])), (role["metadata"]["name"], rule)
+
+
+def test_no_role_grants_escalation_verbs(combination: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = combination
+    for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
+        for rule in role["rules"]:
+            assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"]), rule
+            assert not {"roles", "clusterroles", "rolebindings", "clusterrolebindings", "serviceaccounts/token",
+                        "pods/exec", "nodes", "certificatesigningrequests"} & set(rule["resources"]), rule
+
+
+def test_cluster_scope_grants_exactly_what_the_operator_uses(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, {}, tmp_path)
+    role = the(objects, "ClusterRole")
+    rules = role["rules"]
+    # Secrets and ConfigMaps: written (targets, masked ConfigMaps), read (credentials, sources) and watched.
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+        assert allows(rules, verb, "", "secrets"), verb
+        assert allows(rules, verb, "", "configmaps"), verb
+    # Our CRDs: read and watched; only their status is written.
+    for plural in ("managedsecrets", "configbundles", "secretstores", "clustersecretstores"):
+        assert allows(rules, "watch", "configmanager.io", plural)
+        assert allows(rules, "patch", "configmanager.io", f"{plural}/status")
+        assert not allows(rules, "patch", "configmanager.io", plural), plural
+        assert not allows(rules, "delete", "configmanager.io", plural), plural
+    # Restarts: a patch of workloads; never deleting pods or workloads.
+    assert allows(rules, "patch", "apps", "deployments")
+    assert not allows(rules, "delete", "apps", "deployments")
+    assert not allows(rules, "delete", "", "pods")
+    # Nothing on the cluster's RBAC, CRD definitions (read-only), or other credentials.
+    assert not allows(rules, "create", "apiextensions.k8s.io", "customresourcedefinitions")
+    assert not allows(rules, "create", "", "serviceaccounts/token")
+    # Peering is off with one replica.
+    assert not allows(rules, "patch", "kopf.dev", "clusterkopfpeerings", "config-manager")
+    binding = the(objects, "ClusterRoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{RELEASE}-config-manager", "namespace": NAMESPACE}]
+
+
+def test_namespaced_scope_grants_nothing_on_secrets_cluster_wide(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, COMBINATIONS["namespaced"], tmp_path)
+    for role in by_kind(objects, "ClusterRole"):
+        for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+            assert not allows(role["rules"], verb, "", "secrets"), (role["metadata"]["name"], verb)
+            assert not allows(role["rules"], verb, "", "configmaps"), (role["metadata"]["name"], verb)
+        assert not allows(role["rules"], "list", "", "namespaces")
+        # Only ClusterSecretStores (the one cluster-scoped kind) and the served namespaces by name.
+        assert allows(role["rules"], "watch", "configmanager.io", "clustersecretstores")
+        assert allows(role["rules"], "get", "", "namespaces", "team-a")
+        assert not allows(role["rules"], "get", "", "namespaces", "kube-system")
+    roles = by_kind(objects, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    for role in roles:
+        assert allows(role["rules"], "watch", "", "secrets")
+        assert allows(role["rules"], "create", "", "secrets")
+    bindings = by_kind(objects, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for binding in bindings:
+        assert binding["roleRef"]["kind"] == "Role"
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{RELEASE}-config-manager", "namespace": NAMESPACE}]
+    args = container(objects)["args"]
+    assert "--namespace=team-a" in args and "--namespace=team-b" in args
+    assert "--all-namespaces" not in args
+
+
+def test_namespaced_scope_without_cluster_secret_stores_has_no_cluster_role(helm: Path, tmp_path: Path) -> None:
+    values = {"rbac": {"scope": "namespaced", "namespaces": ["team-a"], "clusterSecretStores": False}}
+    objects = render(helm, values, tmp_path)
+    assert by_kind(objects, "ClusterRole") == [] and by_kind(objects, "ClusterRoleBinding") == []
+
+
+def test_restart_permission_can_be_turned_off(helm: Path, tmp_path: Path) -> None:
+    rules = the(render(helm, {"rbac": {"restartWorkloads": False}}, tmp_path), "ClusterRole")["rules"]
+    assert not allows(rules, "patch", "apps", "deployments")
+
+
+def test_rbac_can_be_left_to_the_user(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, {"rbac": {"create": False}}, tmp_path)
+    assert not [o for o in objects if o["kind"] in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")]
+
+
+# ---------------------------------------------------------------------------------------------------- HA
+
+def test_single_replica_runs_standalone(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, {}, tmp_path)
+    assert the(objects, "Deployment")["spec"]["replicas"] == 1
+    assert "--standalone" in container(objects)["args"]
+    assert not by_kind(objects, "PodDisruptionBudget")
+    assert not by_kind(objects, "ClusterKopfPeering")
+
+
+def test_replicas_share_one_peering_so_only_one_works(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, COMBINATIONS["replicas2"], tmp_path)
+    deployment = the(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    args = container(objects)["args"]
+    assert "--peering=config-manager" in args and "--standalone" not in args
+    peering = the(objects, "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == "config-manager"
+    rules = the(objects, "ClusterRole")["rules"]
+    assert allows(rules, "patch", "kopf.dev", "clusterkopfpeerings", "config-manager")
+    assert not allows(rules, "patch", "kopf.dev", "clusterkopfpeerings", "someone-elses")
+    assert allows(rules, "watch", "kopf.dev", "clusterkopfpeerings")
+    assert the(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_namespaced_replicas_peer_in_each_served_namespace(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, COMBINATIONS["namespaced-ha"], tmp_path)
+    peerings = by_kind(objects, "KopfPeering")
+    assert [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings] == [("team-a", "config-manager")]
+    role = the(objects, "Role")
+    assert allows(role["rules"], "patch", "kopf.dev", "kopfpeerings", "config-manager")
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+
+def test_metrics_service_targets_the_metrics_port(combination: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = combination
+    service = the(objects, "Service")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
+    pod_labels = the(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+
+
+def test_service_monitor_scrapes_the_metrics_service(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, COMBINATIONS["servicemonitor"], tmp_path)
+    monitor = the(objects, "ServiceMonitor")
+    service = the(objects, "Service")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    assert not by_kind(render(helm, {}, tmp_path), "ServiceMonitor")
+
+
+# ------------------------------------------------------------------------------------------------ schema
+
+@pytest.mark.parametrize("values, complaint", [
+    ({"rbac": {"scope": "namespaced"}}, "namespaces"),
+    ({"rbac": {"scope": "namespaced", "namespaces": []}}, "namespaces"),
+    ({"rbac": {"scope": "everything"}}, "scope"),
+    ({"replicaCount": 0}, "replicaCount"),
+    ({"replicas": 2}, "replicas"),
+    ({"image": {"digest": "latest"}}, "digest"),
+    ({"operator": {"logLevel": "verbose"}}, "logLevel"),
+    ({"rbac": {"scope": "namespaced", "namespaces": ["Not_A_Namespace"]}}, "namespaces"),
+])
+def test_values_schema_rejects_bad_values(helm: Path, tmp_path: Path, values: dict[str, Any], complaint: str) -> None:
+    values_file = tmp_path / "values.json"
+    values_file.write_text(json.dumps(values))
+    result = run_helm(helm, "template", RELEASE, str(CHART), "-f", str(values_file), check=False)
+    assert result.returncode != 0
+    assert complaint in result.stderr, result.stderr
+
+
+def test_image_digest_pins_the_image(helm: Path, tmp_path: Path) -> None:
+    digest = "sha256:" + "a" * 64
+    c = container(render(helm, {"image": {"digest": digest}}, tmp_path))
+    assert c["image"] == f"ghcr.io/config-manager/config-manager@{digest}"
+
+
+# -------------------------------------------------------------------------------------------------- CRDs
+
+def test_chart_crds_are_identical_to_the_repository_crds() -> None:
+    sources = {p.name: p.read_bytes() for p in CRDS.glob("*.yaml")}
+    copies = {p.name: p.read_bytes() for p in (CHART / "crds").glob("*.yaml") if p.name not in CHART_ONLY_CRDS}
+    assert sources, "no CRDs in crds/"
+    assert sorted(copies) == sorted(sources), "run tools/sync-chart-crds.sh"
+    for name, data in sources.items():
+        assert copies[name] == data, f"charts/config-manager/crds/{name} differs from crds/{name}: run tools/sync-chart-crds.sh"
+
+
+def test_sync_script_reports_a_stale_copy(tmp_path: Path) -> None:
+    result = subprocess.run([str(REPO / "tools" / "sync-chart-crds.sh"), "--check"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_rendered_crds_are_every_repository_crd_plus_kopf_peering(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, {}, tmp_path, crds=True)
+    rendered = {o["metadata"]["name"] for o in by_kind(objects, "CustomResourceDefinition")}
+    expected = {yaml.safe_load(p.read_text())["metadata"]["name"] for p in CRDS.glob("*.yaml")}
+    assert rendered == expected | {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+    assert {"managedsecrets.configmanager.io", "configbundles.configmanager.io", "secretstores.configmanager.io",
+            "clustersecretstores.configmanager.io"} <= rendered
+
+
+def test_everything_namespaced_lands_in_the_release_namespace(combination: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objects = combination
+    served = set(COMBINATIONS[name].get("rbac", {}).get("namespaces", []))
+    for obj in objects:
+        if obj["kind"] in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"):
+            assert "namespace" not in obj["metadata"]
+        elif obj["kind"] in ("Role", "RoleBinding", "KopfPeering"):
+            assert obj["metadata"]["namespace"] in served
+        else:
+            assert obj["metadata"]["namespace"] == NAMESPACE, obj["kind"]
