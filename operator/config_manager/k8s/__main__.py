@@ -1,0 +1,119 @@
+"""``python -m config_manager.k8s``: run the operator (kopf) with our settings.
+
+Flags: ``--namespace NS`` (repeatable) or ``--all-namespaces``; ``--standalone`` / ``--peering NAME``;
+``--liveness URL`` (serves /healthz and Prometheus /metrics on that address); ``--log-level``,
+``--log-format text|json``; tuning flags map onto ``settings.OperatorConfig``. The kubeconfig comes from
+``$KUBECONFIG`` (or in-cluster configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import Any
+from urllib.parse import urlparse
+
+import kopf
+
+from .settings import OperatorConfig, setup_logging
+
+log = logging.getLogger("config_manager.k8s")
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, OperatorConfig]:
+    parser = argparse.ArgumentParser(prog="python -m config_manager.k8s", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", action="append", default=[], help="serve this namespace (repeatable)")
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="serve every namespace (default)")
+    peer = parser.add_mutually_exclusive_group()
+    peer.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
+    peer.add_argument("--peering", metavar="NAME", help="kopf peering name: replicas pause all but one")
+    parser.add_argument("--liveness", metavar="URL", help="serve /healthz and /metrics, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--log-level", default=os.environ.get("CONFIG_MANAGER_LOG_LEVEL", "info"))
+    parser.add_argument("--log-format", choices=["text", "json"], default="text")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent reconciles (= API concurrency bound)")
+    parser.add_argument("--read-cache-ttl", type=float, default=30.0, help="seconds a provider answer is shared")
+    parser.add_argument("--backoff-base", type=float, default=2.0)
+    parser.add_argument("--backoff-cap", type=float, default=300.0)
+    parser.add_argument("--refresh-jitter", type=float, default=0.1)
+    parser.add_argument("--startup-spread", type=float, default=10.0)
+    parser.add_argument("--stats-flush", type=float, default=900.0, help="seconds between statistics-only status writes")
+    parser.add_argument("--no-workload-tracking", action="store_true", help="do not watch Pods/Deployments for usage")
+    args = parser.parse_args(argv)
+    config = OperatorConfig(
+        namespaces=list(args.namespace),
+        workers=max(1, args.workers),
+        read_cache_ttl=args.read_cache_ttl,
+        backoff_base=args.backoff_base,
+        backoff_cap=args.backoff_cap,
+        refresh_jitter=max(0.0, args.refresh_jitter),
+        startup_spread=max(0.0, args.startup_spread),
+        stats_flush=args.stats_flush,
+        track_workloads=not args.no_workload_tracking,
+        peering=args.peering,
+    )
+    return args, config
+
+
+async def _serve_health(url: str) -> Any:
+    """One small HTTP server for the liveness probe and the Prometheus scrape."""
+    from aiohttp import web  # noqa: PLC0415 - kopf depends on aiohttp already
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+
+    from .handlers import RT  # noqa: PLC0415
+
+    parsed = urlparse(url)
+    health_path = parsed.path or "/healthz"
+
+    async def health(_: web.Request) -> web.Response:
+        ok = RT.queue is not None
+        return web.json_response({"ok": ok, "queued": len(RT.queue) if RT.queue else 0}, status=200 if ok else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get(health_path, health)
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, parsed.hostname or "0.0.0.0", parsed.port or 8080)
+    await site.start()
+    return runner
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, config = parse_args(argv)
+    setup_logging(args.log_level, json_format=args.log_format == "json")
+    from . import runtime  # noqa: PLC0415 - registers the kopf handlers
+
+    runtime.install(config)
+    health_runner: list[Any] = []
+
+    async def run() -> None:
+        if args.liveness:
+            health_runner.append(await _serve_health(args.liveness))
+        try:
+            await kopf.operator(
+                standalone=not bool(config.peering),
+                peering_name=config.peering,
+                clusterwide=not config.namespaces,
+                namespaces=config.namespaces,
+            )
+        finally:
+            for runner in health_runner:
+                await runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Go-style durations ("90s", "1h30m", "0") as used by refreshInterval, parsed the same way the CRD's CEL
+``duration()`` does, so a spec the apiserver admits is a spec the operator understands.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import ConfigurationError
+
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
+_WHOLE = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$")
+
+
+def parse_duration(text: str, field: str = "duration") -> float:
+    """Seconds in ``text``; "0" (and "") mean zero. Raises ConfigurationError naming ``field``."""
+    text = text.strip()
+    if text in ("0", ""):
+        return 0.0
+    if not _WHOLE.match(text):
+        raise ConfigurationError(f"{field}: {text!r} is not a duration such as 30s, 15m or 1h")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest Go-style spelling of whole seconds, e.g. 5400 -> "1h30m"."""
+    total = int(round(seconds))
+    if total <= 0:
+        return "0s"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v)

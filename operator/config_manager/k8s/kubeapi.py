@@ -1,0 +1,185 @@
+"""A small, counted, synchronous Kubernetes API client for the operator's own requests.
+
+Why not the generated ``kubernetes`` API classes: their model (de)serialisation is slow and different per
+resource; we only need get / create / patch / list on a handful of resources as plain dicts. This wraps
+the generated ``ApiClient`` (auth, TLS, kubeconfig handling) and adds:
+
+- one code path for core, grouped, namespaced and cluster-scoped resources;
+- a count of every request by verb and resource (``counts()`` and the Prometheus counter), so tests and
+  benchmarks can say what each reconcile costs;
+- errors translated into ``ApiError`` whose message carries the apiserver's reason, never a body we sent.
+
+Reconciles run in worker threads; urllib3's pool is sized to the worker count, which bounds concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from prometheus_client import Counter as PromCounter
+
+API_REQUESTS = PromCounter(
+    "configmanager_api_requests_total", "Kubernetes API requests made by the operator's reconciles",
+    ["verb", "resource"],
+)
+
+# (group, version, plural) of the resources we touch, keyed by a short name.
+RESOURCES: dict[str, tuple[str, str, str]] = {
+    "secrets": ("", "v1", "secrets"),
+    "configmaps": ("", "v1", "configmaps"),
+    "events": ("", "v1", "events"),
+    "namespaces": ("", "v1", "namespaces"),
+    "serviceaccounts": ("", "v1", "serviceaccounts"),
+    "managedsecrets": ("configmanager.io", "v1alpha1", "managedsecrets"),
+    "configbundles": ("configmanager.io", "v1alpha1", "configbundles"),
+    "secretstores": ("configmanager.io", "v1alpha1", "secretstores"),
+    "clustersecretstores": ("configmanager.io", "v1alpha1", "clustersecretstores"),
+}
+
+PATCH_TYPES = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+class ApiError(Exception):
+    """A non-2xx answer. ``status`` is the HTTP code, ``reason`` the apiserver's reason (Conflict, ...)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"{status} {reason}: {message}")
+
+
+class KubeApi:
+    """Plain-dict access to the API, counted per verb and resource."""
+
+    def __init__(self, api_client: k8s_client.ApiClient) -> None:
+        self._client = api_client
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls, kubeconfig: str | None = None, pool_size: int = 8) -> KubeApi:
+        """In-cluster config when running in a Pod, else the kubeconfig (``$KUBECONFIG``)."""
+        configuration = k8s_client.Configuration()
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        configuration.connection_pool_maxsize = pool_size
+        return cls(k8s_client.ApiClient(configuration))
+
+    # -- accounting -----------------------------------------------------------------------------------
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Requests made so far by (verb, resource)."""
+        with self._lock:
+            return dict(self._counts)
+
+    def _count(self, verb: str, resource: str) -> None:
+        with self._lock:
+            self._counts[(verb, resource)] += 1
+        API_REQUESTS.labels(verb, resource).inc()
+
+    # -- paths ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def path(resource: str, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        group, version, plural = RESOURCES[resource]
+        base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+        if namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+    # -- requests -------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        verb: str,
+        method: str,
+        resource: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """One counted request; returns the parsed JSON answer or raises ApiError."""
+        self._count(verb, resource)
+        url_path = path + (f"?{urlencode(query)}" if query else "")
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        method_, url, headers_, body_, post = self._client.param_serialize(
+            method, url_path, header_params=headers, body=body, auth_settings=["BearerToken"],
+        )
+        response = self._client.call_api(method_, url, headers_, body_, post, _request_timeout=timeout)
+        raw = response.read()
+        try:
+            parsed: dict[str, Any] = json.loads(raw) if raw else {}
+        except ValueError:
+            parsed = {}
+        if not 200 <= response.status <= 299:
+            raise ApiError(response.status, str(parsed.get("reason") or response.reason),
+                           str(parsed.get("message") or ""))
+        return parsed
+
+    def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self.request("get", "GET", resource, self.path(resource, namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, resource: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """Items of a list (one request; callers keep lists small or use the watch cache)."""
+        query = {"labelSelector": label_selector} if label_selector else None
+        answer = self.request("list", "GET", resource, self.path(resource, namespace), query=query)
+        return list(answer.get("items") or [])
+
+    def create(self, resource: str, namespace: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST the object (409 Conflict when it exists)."""
+        return self.request("create", "POST", resource, self.path(resource, namespace), body=dict(body),
+                            query={"fieldManager": "config-manager"})
+
+    def patch(
+        self, resource: str, namespace: str | None, name: str, body: Any, *, patch_type: str = "merge",
+        subresource: str | None = None, force: bool = False,
+    ) -> dict[str, Any]:
+        """PATCH (merge, json or server-side apply with our field manager)."""
+        query = {"fieldManager": "config-manager"}
+        if patch_type == "apply" and force:
+            query["force"] = "true"
+        verb = "patch" if subresource is None else f"patch/{subresource}"
+        return self.request(verb, "PATCH", resource, self.path(resource, namespace, name, subresource),
+                            body=body, content_type=PATCH_TYPES[patch_type], query=query)
+
+    def replace(self, resource: str, namespace: str | None, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT the whole object (optimistic concurrency through metadata.resourceVersion)."""
+        return self.request("update", "PUT", resource, self.path(resource, namespace, name), body=dict(body),
+                            query={"fieldManager": "config-manager"})
+
+    def delete(self, resource: str, namespace: str | None, name: str) -> bool:
+        """DELETE; False when it was already gone."""
+        try:
+            self.request("delete", "DELETE", resource, self.path(resource, namespace, name))
+            return True
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise

@@ -1,0 +1,140 @@
+"""One provider per store, one provider read per distinct remote key per window, backoff per store.
+
+- Providers are built once per store *fingerprint* (store + credential resourceVersions) and reused.
+- Reads are single-flight: when 300 ManagedSecrets ask for the same remote key at once, one thread calls
+  the provider and the others wait for its answer. Answers are kept for ``ttl`` seconds, so a burst
+  (operator start, a store change) costs one read per distinct key.
+- Failures are not cached; they feed a per-store ``Backoff``, and while a store is backing off, reads
+  fail fast with the last error instead of calling the backend again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ProviderUnavailableError, SecretNotFoundError, SecretsError
+from ..providers import SecretProvider, SecretValue
+from .backoff import Backoff
+from .spec import RemoteRef
+
+
+@dataclass
+class _Flight:
+    done: threading.Event
+    value: SecretValue | None = None
+    error: BaseException | None = None
+    expires: float = 0.0
+
+
+class ProviderCache:
+    """Thread-safe cache of providers and of recent reads."""
+
+    def __init__(self, ttl: float = 30.0, backoff: Backoff | None = None) -> None:
+        self.ttl = ttl
+        self.backoff = backoff or Backoff()
+        self._providers: dict[str, tuple[str, SecretProvider]] = {}
+        self._flights: dict[tuple[str, str, str | None], _Flight] = {}
+        self._last_error: dict[str, BaseException] = {}
+        self._lock = threading.Lock()
+        self.reads = 0  # provider calls made (cache hits and waiters excluded)
+
+    # -- providers ------------------------------------------------------------------------------------
+
+    def provider(self, store_key: str, fingerprint: str, build: Callable[[], SecretProvider]) -> SecretProvider:
+        """The provider for ``store_key``; rebuilt (and the store's cached reads dropped) when the fingerprint changes."""
+        with self._lock:
+            current = self._providers.get(store_key)
+            if current is not None and current[0] == fingerprint:
+                return current[1]
+        provider = build()  # outside the lock: may do API calls
+        with self._lock:
+            old = self._providers.get(store_key)
+            self._providers[store_key] = (fingerprint, provider)
+            self._drop_reads(store_key)
+        if old is not None and old[1] is not provider:
+            try:
+                old[1].close()
+            except Exception:  # noqa: BLE001 - closing an old client must not fail a sync
+                pass
+        return provider
+
+    def forget_store(self, store_key: str) -> None:
+        """Drop the provider and cached reads of a deleted or changed store."""
+        with self._lock:
+            old = self._providers.pop(store_key, None)
+            self._drop_reads(store_key)
+            self._last_error.pop(store_key, None)
+        self.backoff.success(store_key)
+        if old is not None:
+            try:
+                old[1].close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def invalidate(self, store_key: str) -> None:
+        """Forget cached reads of a store (e.g. after a forced sync) but keep its provider."""
+        with self._lock:
+            self._drop_reads(store_key)
+
+    def _drop_reads(self, store_key: str) -> None:
+        for key in [k for k in self._flights if k[0] == store_key]:
+            if self._flights[key].done.is_set():
+                del self._flights[key]
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    def read(self, store_key: str, provider: SecretProvider, ref: RemoteRef, *, fresh: bool = False) -> tuple[SecretValue, bool]:
+        """The secret at ``ref`` and whether this call made a provider read (False: cache or shared flight).
+
+        ``fresh`` ignores a cached answer (but still joins a read in flight).
+        """
+        waiting = self.backoff.remaining(store_key)
+        if waiting > 0:
+            last = self._last_error.get(store_key)
+            raise ProviderUnavailableError(
+                f"store backing off for {waiting:.0f}s after: {last}" if last else f"store backing off for {waiting:.0f}s"
+            )
+        key = (store_key, ref.key, ref.version)
+        now = time.monotonic()
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = False
+            if flight is None or (flight.done.is_set() and (fresh or flight.expires <= now or flight.error is not None)):
+                flight = _Flight(done=threading.Event())
+                self._flights[key] = flight
+                leader = True
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.value is not None
+            return flight.value, False
+        try:
+            value = provider.get(ref.key, ref.version)
+        except SecretNotFoundError as exc:
+            flight.error = exc  # a missing key is an answer, not a store failure
+            flight.done.set()
+            raise
+        except SecretsError as exc:
+            flight.error = exc
+            self._last_error[store_key] = exc
+            self.backoff.failure(store_key)
+            flight.done.set()
+            raise
+        except Exception as exc:  # a provider bug must not hang the waiters
+            flight.error = ProviderUnavailableError(f"provider failed: {type(exc).__name__}")
+            self._last_error[store_key] = flight.error
+            self.backoff.failure(store_key)
+            flight.done.set()
+            raise flight.error from exc
+        with self._lock:
+            self.reads += 1
+        self.backoff.success(store_key)
+        self._last_error.pop(store_key, None)
+        flight.value = value
+        flight.expires = time.monotonic() + self.ttl
+        flight.done.set()
+        return value, True

@@ -1,0 +1,221 @@
+"""From a ``storeRef`` to a ready provider: resolution, isolation, credentials, provider configuration.
+
+A reference is resolved against the watch cache (no API call), checked against the isolation rules, and
+turned into a provider through the registry — the operator never imports a concrete provider. Building
+a provider reads its credentials (GETs of the referenced Secrets); that happens once per store version:
+the provider cache keys providers by a fingerprint of the store's and its credential Secrets'
+resourceVersions, so a changed credential rebuilds the provider and nothing else does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..providers import SecretProvider
+from ..providers import registry
+from .cache import ClusterCache
+from .isolation import IsolationError, check_store_access, credential_namespace
+from .kubeapi import ApiError, KubeApi
+from .kubestorage import KubeBlobStorage
+from .spec import StoreRef
+
+KEY_SIZE = 32
+
+
+class StoreNotReadyError(Exception):
+    """The store cannot be used yet (missing, misconfigured, or its credentials are missing)."""
+
+
+@dataclass(frozen=True)
+class ResolvedStore:
+    kind: str
+    name: str
+    namespace: str | None  # None for a ClusterSecretStore
+    provider_type: str
+    provider_spec: Mapping[str, Any]
+    resource_version: str
+
+    @property
+    def key(self) -> str:
+        """Identity used for provider caching and backoff."""
+        return f"{self.kind}/{self.namespace or ''}/{self.name}"
+
+    def credential_refs(self) -> list[tuple[str, str, str, str]]:
+        """(field path, kind, namespace, name) of every object holding a credential or the blob."""
+        refs: list[tuple[str, str, str, str]] = []
+        spec = self.provider_spec
+
+        def add(path: str, ref: Any, kind: str = "Secret") -> None:
+            if isinstance(ref, Mapping) and ref.get("name"):
+                ns = credential_namespace(self.kind, self.namespace, ref, path)
+                refs.append((path, kind, ns, str(ref["name"])))
+
+        base = f"spec.provider.{self.provider_type}"
+        if self.provider_type == "local":
+            add(f"{base}.keySecretRef", spec.get("keySecretRef"))
+            add(f"{base}.passphraseSecretRef", spec.get("passphraseSecretRef"))
+            storage = spec.get("storage") or {}
+            add(f"{base}.storage", storage, str(storage.get("kind") or "Secret"))
+        elif self.provider_type == "vault":
+            auth = spec.get("auth") or {}
+            add(f"{base}.auth.tokenSecretRef", auth.get("tokenSecretRef"))
+            add(f"{base}.auth.appRole.secretRef", (auth.get("appRole") or {}).get("secretRef"))
+            ca = spec.get("caProvider")
+            if isinstance(ca, Mapping):
+                add(f"{base}.caProvider", ca, str(ca.get("type") or "Secret"))
+        elif self.provider_type == "azure":
+            auth = spec.get("authSecretRef") or {}
+            add(f"{base}.authSecretRef.clientId", auth.get("clientId"))
+            add(f"{base}.authSecretRef.clientSecret", auth.get("clientSecret"))
+        return refs
+
+    def fingerprint(self, cache: ClusterCache) -> str:
+        """Changes when the store or any object it references changes (from the cache, no API call)."""
+        parts = [self.resource_version]
+        for _path, kind, ns, name in self.credential_refs():
+            info = cache.get_object(kind, ns, name)
+            parts.append(info.resource_version if info else "-")
+        return "|".join(parts)
+
+
+def resolve_store(ref: StoreRef, namespace: str, cache: ClusterCache) -> ResolvedStore:
+    """The store an object in ``namespace`` means by ``ref``; StoreNotReadyError / IsolationError."""
+    with cache.lock:
+        if ref.kind == "SecretStore":
+            body = cache.stores.get((namespace, ref.name))
+        else:
+            body = cache.cluster_stores.get(ref.name)
+        ns_labels = cache.namespaces.get(namespace)
+    if body is None:
+        raise StoreNotReadyError(f"{ref.kind} {ref.name!r} not found" + (f" in namespace {namespace!r}" if ref.kind == "SecretStore" else ""))
+    spec = body.get("spec") or {}
+    check_store_access(ref, namespace=namespace, store_spec=spec, ns_labels=ns_labels)
+    provider = spec.get("provider") or {}
+    kinds = [k for k in ("local", "vault", "azure") if k in provider]
+    if len(kinds) != 1:
+        raise StoreNotReadyError(f"{ref.kind} {ref.name!r}: spec.provider must set exactly one of local, vault, azure")
+    return ResolvedStore(
+        kind=ref.kind,
+        name=ref.name,
+        namespace=namespace if ref.kind == "SecretStore" else None,
+        provider_type=kinds[0],
+        provider_spec=provider[kinds[0]] or {},
+        resource_version=str((body.get("metadata") or {}).get("resourceVersion") or ""),
+    )
+
+
+def _read_secret_key(api: KubeApi, kind: str, namespace: str, name: str, key: str, field: str) -> bytes:
+    resource = "secrets" if kind == "Secret" else "configmaps"
+    try:
+        obj = api.get(resource, namespace, name)
+    except ApiError as exc:
+        raise StoreNotReadyError(f"{field}: cannot read {kind} {namespace}/{name}: {exc.status} {exc.reason}") from exc
+    if obj is None:
+        raise StoreNotReadyError(f"{field}: {kind} {namespace}/{name} not found")
+    if kind == "Secret":
+        encoded = (obj.get("data") or {}).get(key)
+        if encoded is None:
+            raise StoreNotReadyError(f"{field}: key {key!r} not found in Secret {namespace}/{name}")
+        return base64.b64decode(encoded)
+    text = (obj.get("data") or {}).get(key)
+    if text is None:
+        raise StoreNotReadyError(f"{field}: key {key!r} not found in ConfigMap {namespace}/{name}")
+    return str(text).encode()
+
+
+def decode_key_material(raw: bytes, field: str) -> bytes:
+    """A 32-byte key from raw bytes, or from base64 / hex text (keys travel through text channels)."""
+    if len(raw) == KEY_SIZE:
+        return raw
+    text = raw.strip()
+    for decode in (lambda t: base64.b64decode(t, validate=True), base64.urlsafe_b64decode, bytes.fromhex):
+        try:
+            key = decode(text.decode() if decode is bytes.fromhex else text)  # type: ignore[operator]
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            continue
+        if len(key) == KEY_SIZE:
+            return bytes(key)
+    raise StoreNotReadyError(f"{field}: not a 32-byte key (raw, base64 or hex)")
+
+
+def _ref(spec: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = spec.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def build_provider(store: ResolvedStore, api: KubeApi) -> SecretProvider:
+    """A provider for ``store`` via the registry, its credentials read from the referenced Secrets."""
+    spec = store.provider_spec
+    base = f"spec.provider.{store.provider_type}"
+
+    def secret(path: str, ref: Mapping[str, Any]) -> bytes:
+        ns = credential_namespace(store.kind, store.namespace, ref, path)
+        return _read_secret_key(api, "Secret", ns, str(ref["name"]), str(ref["key"]), path)
+
+    try:
+        if store.provider_type == "local":
+            storage_ref = _ref(spec, "storage")
+            ns = credential_namespace(store.kind, store.namespace, storage_ref, f"{base}.storage")
+            storage = KubeBlobStorage(api, ns, str(storage_ref.get("name")), str(storage_ref.get("key") or "secrets.enc"),
+                                      str(storage_ref.get("kind") or "Secret"))
+            config: dict[str, Any] = {"storage": storage}
+            if spec.get("keySecretRef"):
+                config["key"] = decode_key_material(secret(f"{base}.keySecretRef", _ref(spec, "keySecretRef")), f"{base}.keySecretRef")
+            else:
+                config["passphrase"] = secret(f"{base}.passphraseSecretRef", _ref(spec, "passphraseSecretRef")).decode()
+            return registry.create("local", **config)
+        if store.provider_type == "vault":
+            return registry.create("vault", **_vault_config(store, secret))
+        if store.provider_type == "azure":
+            return registry.create("azure", **_azure_config(store, secret))
+    except IsolationError as exc:
+        raise StoreNotReadyError(str(exc)) from None
+    except ConfigurationError as exc:
+        raise StoreNotReadyError(f"{base}: {exc}") from exc
+    raise StoreNotReadyError(f"unsupported provider type {store.provider_type!r}")
+
+
+def _vault_config(store: ResolvedStore, secret: Any) -> dict[str, Any]:
+    spec = store.provider_spec
+    base = "spec.provider.vault"
+    auth = _ref(spec, "auth")
+    config: dict[str, Any] = {
+        "url": spec.get("server"),
+        "mount_point": spec.get("path") or "secret",
+        "kv_version": 1 if spec.get("version") == "v1" else 2,
+    }
+    if spec.get("namespace"):
+        config["namespace"] = spec["namespace"]
+    if auth.get("tokenSecretRef"):
+        config["token"] = secret(f"{base}.auth.tokenSecretRef", _ref(auth, "tokenSecretRef")).decode().strip()
+    elif auth.get("appRole"):
+        approle = _ref(auth, "appRole")
+        config["auth_method"] = "approle"
+        config["role_id"] = approle.get("roleId")
+        config["secret_id"] = secret(f"{base}.auth.appRole.secretRef", _ref(approle, "secretRef")).decode().strip()
+        config["auth_mount_point"] = approle.get("path") or "approle"
+    elif auth.get("kubernetes"):
+        raise StoreNotReadyError(f"{base}.auth.kubernetes: not supported by this operator version yet")
+    return config
+
+
+def _azure_config(store: ResolvedStore, secret: Any) -> dict[str, Any]:
+    spec = store.provider_spec
+    base = "spec.provider.azure"
+    config: dict[str, Any] = {"vault_url": spec.get("vaultUrl")}
+    auth_type = spec.get("authType") or "ServicePrincipal"
+    if auth_type == "ServicePrincipal":
+        refs = _ref(spec, "authSecretRef")
+        config["tenant_id"] = spec.get("tenantId")
+        config["client_id"] = secret(f"{base}.authSecretRef.clientId", _ref(refs, "clientId")).decode().strip()
+        config["client_secret"] = secret(f"{base}.authSecretRef.clientSecret", _ref(refs, "clientSecret")).decode().strip()
+    elif auth_type == "ManagedIdentity":
+        config["managed_identity_client_id"] = spec.get("identityId")
+    else:
+        raise StoreNotReadyError(f"{base}.authType: WorkloadIdentity is not supported by this operator version yet")
+    return config

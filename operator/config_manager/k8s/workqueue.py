@@ -1,0 +1,135 @@
+"""One delayed work queue for every reconcile: dedupe, jitter, bounded concurrency, no task per object.
+
+kopf timers/daemons would run one asyncio task per object (and add a finalizer). Here a single heap holds
+"key due at time T"; ``workers`` coroutines take due keys and run the (blocking) reconcile in a thread
+pool of the same size, so at most ``workers`` reconciles — and thus API requests — run at once.
+
+- ``add(key, delay)`` keeps the earliest due time for a key (a force-sync pulls a refresh forward).
+- A key is never reconciled twice at the same time; if it is re-added while running, it runs again
+  right after (``dirty``), so no change is lost.
+- The reconcile returns the delay of its next run (refresh or backoff), or None for "only on events".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Reconcile = Callable[[Any, str], "float | None"]
+
+
+class WorkQueue:
+    """Delayed, de-duplicated queue of keys processed by a bounded pool."""
+
+    def __init__(self, reconcile: Callable[[Any, str], float | None], workers: int = 8) -> None:
+        self._reconcile = reconcile
+        self._workers = workers
+        self._heap: list[tuple[float, int, Hashable]] = []
+        self._due: dict[Hashable, float] = {}
+        self._reason: dict[Hashable, str] = {}
+        self._running: set[Hashable] = set()
+        self._dirty: dict[Hashable, str] = {}
+        self._counter = itertools.count()
+        self._wakeup: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
+        self.processed = 0
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def add(self, key: Hashable, delay: float = 0.0, reason: str = "sync") -> None:
+        """Schedule ``key`` in ``delay`` seconds (earlier schedules win). Must be called on the loop."""
+        if key in self._running:
+            if delay <= 0:
+                # rerun right after the current pass; a "sync" reason wins over "usage"
+                if self._dirty.get(key) != "sync":
+                    self._dirty[key] = reason
+                return
+        due = time.monotonic() + max(0.0, delay)
+        current = self._due.get(key)
+        if current is not None and current <= due:
+            if reason == "sync":
+                self._reason[key] = "sync"
+            return
+        self._due[key] = due
+        self._reason[key] = reason if current is None or self._reason.get(key) != "sync" else "sync"
+        heapq.heappush(self._heap, (due, next(self._counter), key))
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def forget(self, key: Hashable) -> None:
+        """Drop a key (its object was deleted). A pass already running finishes."""
+        self._due.pop(key, None)
+        self._reason.pop(key, None)
+        self._dirty.pop(key, None)
+
+    def due_in(self, key: Hashable) -> float | None:
+        due = self._due.get(key)
+        return None if due is None else due - time.monotonic()
+
+    async def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._worker(i)) for i in range(self._workers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _next_key(self) -> tuple[Hashable, str]:
+        assert self._wakeup is not None
+        while True:
+            now = time.monotonic()
+            while self._heap:
+                due, _, key = self._heap[0]
+                if self._due.get(key) != due:
+                    heapq.heappop(self._heap)  # stale entry
+                    continue
+                if key in self._running:
+                    heapq.heappop(self._heap)
+                    self._dirty.setdefault(key, self._reason.get(key, "sync"))
+                    self._due.pop(key, None)
+                    continue
+                if due <= now:
+                    heapq.heappop(self._heap)
+                    del self._due[key]
+                    return key, self._reason.pop(key, "sync")
+                break
+            timeout = (self._heap[0][0] - now) if self._heap else None
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _worker(self, index: int) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            key, reason = await self._next_key()
+            self._running.add(key)
+            delay: float | None = None
+            try:
+                delay = await loop.run_in_executor(self._pool, self._reconcile, key, reason)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one object's bug must not stop the queue
+                log.exception("reconcile of %s failed unexpectedly; retrying in 30s", key)
+                delay = 30.0
+            finally:
+                self._running.discard(key)
+                self.processed += 1
+            rerun = self._dirty.pop(key, None)
+            if rerun is not None:
+                self.add(key, 0.0, rerun)
+            elif delay is not None:
+                self.add(key, delay, "sync")
