@@ -213,24 +213,33 @@ def test_no_role_grants_escalation_verbs(combination: tuple[str, list[dict[str, 
                         "pods/exec", "nodes", "certificatesigningrequests"} & set(rule["resources"]), rule
 
 
+SECRET_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
+
+
 def test_cluster_scope_grants_exactly_what_the_operator_uses(helm: Path, tmp_path: Path) -> None:
     objects = render(helm, {}, tmp_path)
     role = the(objects, "ClusterRole")
     rules = role["rules"]
-    # Secrets and ConfigMaps: written (targets, masked ConfigMaps), read (credentials, sources) and watched.
-    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
-        assert allows(rules, verb, "", "secrets"), verb
-        assert allows(rules, verb, "", "configmaps"), verb
+    # Secrets and ConfigMaps: written (targets, masked ConfigMaps, local stores), read (credentials,
+    # sources) and watched (the operator's value-free cache). Nothing the code does not issue (no update).
+    for resource in ("secrets", "configmaps"):
+        granted = {v for v in ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+                   if allows(rules, v, "", resource)}
+        assert granted == SECRET_VERBS, (resource, granted)
     # Our CRDs: read and watched; only their status is written.
     for plural in ("managedsecrets", "configbundles", "secretstores", "clustersecretstores"):
         assert allows(rules, "watch", "configmanager.io", plural)
         assert allows(rules, "patch", "configmanager.io", f"{plural}/status")
         assert not allows(rules, "patch", "configmanager.io", plural), plural
+        assert not allows(rules, "update", "configmanager.io", plural), plural
         assert not allows(rules, "delete", "configmanager.io", plural), plural
-    # Restarts: a patch of workloads; never deleting pods or workloads.
-    assert allows(rules, "patch", "apps", "deployments")
-    assert not allows(rules, "delete", "apps", "deployments")
+    # Workload tracking is read-only; restarts are not granted by default (not built in the operator yet).
+    assert allows(rules, "watch", "", "pods") and allows(rules, "watch", "apps", "deployments")
+    assert not allows(rules, "get", "", "pods")
+    assert not allows(rules, "patch", "apps", "deployments")
     assert not allows(rules, "delete", "", "pods")
+    assert allows(rules, "create", "", "events") and not allows(rules, "delete", "", "events")
+    assert allows(rules, "watch", "", "namespaces") and not allows(rules, "patch", "", "namespaces")
     # Nothing on the cluster's RBAC, CRD definitions (read-only), or other credentials.
     assert not allows(rules, "create", "apiextensions.k8s.io", "customresourcedefinitions")
     assert not allows(rules, "create", "", "serviceaccounts/token")
@@ -243,20 +252,25 @@ def test_cluster_scope_grants_exactly_what_the_operator_uses(helm: Path, tmp_pat
 
 def test_namespaced_scope_grants_nothing_on_secrets_cluster_wide(helm: Path, tmp_path: Path) -> None:
     objects = render(helm, COMBINATIONS["namespaced"], tmp_path)
-    for role in by_kind(objects, "ClusterRole"):
-        for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
-            assert not allows(role["rules"], verb, "", "secrets"), (role["metadata"]["name"], verb)
-            assert not allows(role["rules"], verb, "", "configmaps"), (role["metadata"]["name"], verb)
-        assert not allows(role["rules"], "list", "", "namespaces")
-        # Only ClusterSecretStores (the one cluster-scoped kind) and the served namespaces by name.
-        assert allows(role["rules"], "watch", "configmanager.io", "clustersecretstores")
-        assert allows(role["rules"], "get", "", "namespaces", "team-a")
-        assert not allows(role["rules"], "get", "", "namespaces", "kube-system")
+    cluster_role = the(objects, "ClusterRole")
+    rules = cluster_role["rules"]
+    namespaced_kinds = [("", "secrets"), ("", "configmaps"), ("", "pods"), ("configmanager.io", "managedsecrets"),
+                        ("configmanager.io", "configbundles"), ("configmanager.io", "secretstores")]
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+        for group, resource in namespaced_kinds:
+            assert not allows(rules, verb, group, resource), (verb, resource)
+    assert not allows(rules, "watch", "apps", "deployments")
+    # Only the cluster-scoped kinds kopf watches cluster-wide whatever the namespaces: ClusterSecretStores
+    # and Namespaces (names and labels).
+    assert allows(rules, "watch", "configmanager.io", "clustersecretstores")
+    assert allows(rules, "watch", "", "namespaces")
+    assert the(objects, "ClusterRoleBinding")["roleRef"]["name"] == cluster_role["metadata"]["name"]
     roles = by_kind(objects, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     for role in roles:
-        assert allows(role["rules"], "watch", "", "secrets")
-        assert allows(role["rules"], "create", "", "secrets")
+        assert {v for v in ("get", "list", "watch", "create", "update", "patch", "delete")
+                if allows(role["rules"], v, "", "secrets")} == SECRET_VERBS
+        assert not allows(role["rules"], "watch", "configmanager.io", "clustersecretstores")
     bindings = by_kind(objects, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:
@@ -267,15 +281,12 @@ def test_namespaced_scope_grants_nothing_on_secrets_cluster_wide(helm: Path, tmp
     assert "--all-namespaces" not in args
 
 
-def test_namespaced_scope_without_cluster_secret_stores_has_no_cluster_role(helm: Path, tmp_path: Path) -> None:
-    values = {"rbac": {"scope": "namespaced", "namespaces": ["team-a"], "clusterSecretStores": False}}
-    objects = render(helm, values, tmp_path)
-    assert by_kind(objects, "ClusterRole") == [] and by_kind(objects, "ClusterRoleBinding") == []
-
-
-def test_restart_permission_can_be_turned_off(helm: Path, tmp_path: Path) -> None:
-    rules = the(render(helm, {"rbac": {"restartWorkloads": False}}, tmp_path), "ClusterRole")["rules"]
-    assert not allows(rules, "patch", "apps", "deployments")
+def test_workload_rights_follow_the_values(helm: Path, tmp_path: Path) -> None:
+    rules = the(render(helm, {"rbac": {"restartWorkloads": True}}, tmp_path), "ClusterRole")["rules"]
+    assert allows(rules, "patch", "apps", "deployments") and allows(rules, "patch", "apps", "statefulsets")
+    assert not allows(rules, "patch", "", "pods")
+    rules = the(render(helm, {"rbac": {"trackWorkloads": False}}, tmp_path), "ClusterRole")["rules"]
+    assert not allows(rules, "watch", "", "pods") and not allows(rules, "watch", "apps", "deployments")
 
 
 def test_rbac_can_be_left_to_the_user(helm: Path, tmp_path: Path) -> None:

@@ -1,43 +1,76 @@
 {{- /*
-Rules the operator needs inside every namespace it serves. In cluster scope they go into the ClusterRole;
-in namespaced scope into one Role per served namespace, so nothing outside those namespaces is granted.
-No wildcard verbs or resources anywhere (checked by tests/unit/test_chart_render.py). Every rule is
-explained in docs/security.md.
+RBAC rules, split by where they apply. Every verb below is one the operator's code issues (see
+operator/config_manager/k8s/: kubeapi.py for our requests, handlers.py for kopf's watches); docs/security.md
+explains each rule. No wildcard verbs or resources anywhere (checked by tests/unit/test_chart_render.py).
 */}}
+
+{{- /* Rules inside every namespace the operator serves: the ClusterRole in cluster scope, one Role per
+served namespace in namespaced scope (so nothing outside those namespaces is granted). */}}
 {{- define "config-manager.namespacedRules" -}}
-# Own namespaced resources: kopf watches them (list + watch) to feed the operator's caches; the operator
-# reads single objects (get). kopf never writes them: the handlers are on.event/index only (no finalizers,
-# no last-handled annotation), so there is no patch/update on the objects themselves.
+# Own namespaced resources: kopf lists and watches them to fill the operator's cache; single reads are GETs.
+# The objects themselves are never written: kopf has only index/event handlers (no finalizer, no
+# last-handled annotation).
 - apiGroups: ["configmanager.io"]
   resources: ["managedsecrets", "configbundles", "secretstores"]
   verbs: ["get", "list", "watch"]
-# Their status: conditions, observedGeneration, statistics (written only when it changed).
+# Their status subresource: conditions, observedGeneration, statistics (patched only when it changed).
 - apiGroups: ["configmanager.io"]
   resources: ["managedsecrets/status", "configbundles/status", "secretstores/status"]
-  verbs: ["get", "patch", "update"]
-# Secrets: target Secrets of ManagedSecrets / ConfigBundles (create, update, patch; delete for
-# deletionPolicy=Delete), store credentials and local-store blobs (get, update), and the watch the
-# operator keeps on the Secrets it writes and reads (drift repair, workload restarts on change).
+  verbs: ["patch"]
+# Secrets. list + watch: kopf watches Secrets in the served namespaces, keeping a value-free projection
+# (names, key names, a hash) so drift of a target Secret, changes of a source or credential Secret and
+# echoes of our own writes are seen without polling. get: store credentials and local-store blobs.
+# create / patch / delete: target Secrets (delete only for deletionPolicy=Delete or a renamed target)
+# and local stores kept in a Secret.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# ConfigMaps: masked ConfigMap outputs of ConfigBundles, ConfigMap sources, local stores kept in a
-# ConfigMap.
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# ConfigMaps: the same for masked ConfigMap outputs, ConfigMap sources and local stores in a ConfigMap.
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# Events about syncs, failures and rotations (core and events.k8s.io; kopf posts core events).
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Events about syncs, failures and rotations (posted by the operator's recorder, deduplicated in-process).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-{{- if .Values.rbac.restartWorkloads }}
-# Workloads: find the ones whose pod template uses a Secret (list + watch) and restart them when it
-# changes (patch of the pod template's restartedAt annotation, as `kubectl rollout restart` does).
+  verbs: ["create"]
+{{- if .Values.rbac.trackWorkloads }}
+# Workload tracking: which Pods / Deployments / StatefulSets / DaemonSets reference each target Secret
+# (status.access.usedBy). Read-only.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets", "daemonsets"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch"]
+{{- end }}
+{{- if .Values.rbac.restartWorkloads }}
+# Workload restarts on a changed Secret: a patch of the pod template's restartedAt annotation, as
+# `kubectl rollout restart` does.
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "daemonsets"]
+  verbs: ["patch"]
+{{- end }}
+{{- end }}
+
+{{- /* Rules on cluster-scoped kinds, needed in both scopes: kopf watches cluster-scoped resources
+cluster-wide even when it serves a list of namespaces. They grant nothing on Secrets or ConfigMaps. */}}
+{{- define "config-manager.clusterScopedRules" -}}
+# ClusterSecretStores: read and watched; only their status is written.
+- apiGroups: ["configmanager.io"]
+  resources: ["clustersecretstores"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["configmanager.io"]
+  resources: ["clustersecretstores/status"]
+  verbs: ["patch"]
+# Namespaces (names and labels): a ClusterSecretStore's conditions admit namespaces by name or label,
+# and kopf indexes namespaces before it runs any handler.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
+{{- if .Values.rbac.observeCRDs }}
+# CRDs (read-only): kopf notices CRDs installed or removed while it runs.
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
 {{- end }}
 {{- end }}
