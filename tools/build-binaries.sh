@@ -46,7 +46,7 @@ for c in "${want[@]}"; do
     kube-controller-manager) build kube-controller-manager "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
     helm) build helm "$HELM_VERSION" helm helm.sh/helm/v4/cmd/helm ;;
     # The Vault-compatible server for the vault tests: HashiCorp Vault (MPL) while the proxy refuses OpenBao.
-    # -checklinkname=0: some of Vault 1.13's dependencies reach into the runtime the way Go >= 1.23 forbids.
+    # -checklinkname=0: some of Vault's dependencies reach into the runtime the way Go >= 1.23 forbids (vault 1.14).
     vault|bao) build vault "$VAULT_VERSION" vault github.com/hashicorp/vault "-checklinkname=0" ;;
     *) echo "build-binaries: unknown component '$c'" >&2; exit 2 ;;
   esac
