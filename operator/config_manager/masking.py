@@ -30,7 +30,9 @@ MASK: Final = "[MASKED]"
 __all__ = [
     "MASK",
     "SecretMaskingFilter",
+    "SecretRedactingFilter",
     "SecretRedactor",
+    "default_redactor",
     "is_secret_name",
     "is_secret_path",
     "mask_tree",
@@ -202,6 +204,15 @@ class SecretRedactor:
             return self._pattern
 
 
+_DEFAULT_REDACTOR = SecretRedactor()
+
+
+def default_redactor() -> SecretRedactor:
+    """The process-wide redactor: every ``SecretsManager`` feeds it unless given its own, and
+    ``SecretMaskingFilter()`` reads it, so one filter on the log handler covers the whole process."""
+    return _DEFAULT_REDACTOR
+
+
 def redact_text(text: str, redactor: SecretRedactor | None = None) -> str:
     """Mask URL passwords and, given a redactor, every known secret value in ``text``."""
     if redactor is not None:
@@ -276,11 +287,12 @@ class SecretMaskingFilter(logging.Filter):
     Attach it to a *handler* to cover every logger that reaches that handler (a filter on a logger
     only sees records logged on that exact logger). The message is formatted, redacted and stored back
     with its arguments cleared; exception and stack texts are redacted too. It never drops a record.
+    Without a redactor it uses ``default_redactor()``.
     """
 
     def __init__(self, redactor: SecretRedactor | None = None, name: str = "") -> None:
         super().__init__(name)
-        self.redactor = redactor if redactor is not None else SecretRedactor()
+        self.redactor = redactor if redactor is not None else default_redactor()
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -296,3 +308,7 @@ class SecretMaskingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact_text(record.stack_info, self.redactor)
         return True
+
+
+#: Another name for the same filter (the operator's logging set-up looks for this one).
+SecretRedactingFilter = SecretMaskingFilter

@@ -27,7 +27,7 @@ from ..errors import (
     SecretsError,
     UnsupportedOperationError,
 )
-from ..masking import SecretRedactor
+from ..masking import SecretRedactor, default_redactor
 from ..providers.base import SecretProvider, SecretValue, utcnow
 from .audit import AuditEvent, AuditTrail
 from .cache import SecretCache
@@ -51,6 +51,8 @@ class SecretsManager:
 
     ``SecretsManager(provider)`` registers ``provider`` as the default under the name ``"default"``.
     ``cache_ttl`` seconds of caching (0 turns the cache off), ``audit_size`` events kept.
+    ``redactor`` learns every value handed out or stored (default: the process-wide
+    ``masking.default_redactor()`` that ``SecretMaskingFilter`` reads).
     ``clock`` (wall time, UTC) and ``monotonic`` are injectable for tests.
     """
 
@@ -74,7 +76,7 @@ class SecretsManager:
         self._callbacks: list[RefreshCallback] = []
         self._clock = clock
         self._revision = 0
-        self.redactor = redactor if redactor is not None else SecretRedactor()
+        self.redactor = redactor if redactor is not None else default_redactor()
         if provider is not None:
             self.add_provider(DEFAULT_PROVIDER, provider, default=True)
 
