@@ -210,8 +210,8 @@ def local_store(namespace: str, name: str) -> dict[str, Any]:
         "apiVersion": "configmanager.io/v1alpha1", "kind": "SecretStore",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"provider": {"local": {
-            "storage": {"kind": "Secret", "name": f"{name}-blob", "namespace": namespace},
-            "keySecretRef": {"name": f"{name}-key", "key": "key", "namespace": namespace}}}},
+            "storage": {"kind": "Secret", "name": f"{name}-blob"},
+            "keySecretRef": {"name": f"{name}-key", "key": "key"}}}},
     }
 
 

@@ -181,14 +181,16 @@ def test_probes_use_the_operators_health_endpoint(combination: tuple[str, list[d
         assert c[probe]["httpGet"] == {"path": "/healthz", "port": 8080}, probe
         assert c[probe]["periodSeconds"] > 0
     assert "--liveness=http://0.0.0.0:8080/healthz" in c["args"]
-    assert {"name": "metrics", "containerPort": 8080, "protocol": "TCP"} in c["ports"]
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
 
 
-def test_separate_health_port_gets_its_own_container_port(helm: Path, tmp_path: Path) -> None:
-    c = container(render(helm, {"health": {"port": 8081}}, tmp_path))
-    assert c["livenessProbe"]["httpGet"]["port"] == 8081
-    assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in c["ports"]
-    assert "--liveness=http://0.0.0.0:8081/healthz" in c["args"]
+def test_one_port_setting_moves_probes_server_and_metrics_together(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, {"health": {"port": 9090, "path": "/live"}}, tmp_path)
+    c = container(objects)
+    assert c["livenessProbe"]["httpGet"] == {"path": "/live", "port": 9090}
+    assert c["ports"] == [{"name": "http", "containerPort": 9090, "protocol": "TCP"}]
+    assert "--liveness=http://0.0.0.0:9090/live" in c["args"]
+    assert the(objects, "Service")["spec"]["ports"][0]["targetPort"] == "http"
 
 
 # -------------------------------------------------------------------------------------------------- RBAC
@@ -285,8 +287,11 @@ def test_workload_rights_follow_the_values(helm: Path, tmp_path: Path) -> None:
     rules = the(render(helm, {"rbac": {"restartWorkloads": True}}, tmp_path), "ClusterRole")["rules"]
     assert allows(rules, "patch", "apps", "deployments") and allows(rules, "patch", "apps", "statefulsets")
     assert not allows(rules, "patch", "", "pods")
-    rules = the(render(helm, {"rbac": {"trackWorkloads": False}}, tmp_path), "ClusterRole")["rules"]
+    objects = render(helm, {"rbac": {"trackWorkloads": False}}, tmp_path)
+    rules = the(objects, "ClusterRole")["rules"]
     assert not allows(rules, "watch", "", "pods") and not allows(rules, "watch", "apps", "deployments")
+    assert "--no-workload-tracking" in container(objects)["args"]  # the operator must not watch them either
+    assert "--no-workload-tracking" not in container(render(helm, {}, tmp_path))["args"]
 
 
 def test_rbac_can_be_left_to_the_user(helm: Path, tmp_path: Path) -> None:
@@ -333,7 +338,7 @@ def test_namespaced_replicas_peer_in_each_served_namespace(helm: Path, tmp_path:
 def test_metrics_service_targets_the_metrics_port(combination: tuple[str, list[dict[str, Any]]]) -> None:
     _, objects = combination
     service = the(objects, "Service")
-    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
     pod_labels = the(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
 

@@ -88,6 +88,9 @@ logging. One argument per line, rendered as a YAML list.
 {{- else }}
 - --standalone
 {{- end }}
+{{- if not .Values.rbac.trackWorkloads }}
+- --no-workload-tracking
+{{- end }}
 - --log-level={{ .Values.operator.logLevel }}
 - --log-format={{ .Values.operator.logFormat }}
 {{- range .Values.operator.extraArgs }}
