@@ -12,7 +12,8 @@ layer; sources that follow their secrets (``SecretsConfigSource(auto_refresh=Tru
 every access (a counter comparison), with or without it. A reload that fails keeps the last good layer and logs why.
 
 The secrets methods of the seed's API delegate to the ``SecretsManager``; without one, a manager over
-an in-memory provider is created, so secrets then live only as long as the process.
+an in-memory provider is created, so secrets then live only as long as the process. Values at secret
+paths of the configuration are taught to the manager's redactor, so the log filter masks them too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from .errors import ConfigManagerError
 from .masking import mask_tree
+from .masking import secret_paths as detected_secret_paths
 from .providers.base import SecretProvider
 from .providers.memory import InMemorySecrets
 from .secrets.manager import SecretsManager
@@ -130,7 +132,16 @@ class ConfigManager:
                 for layer in self._layers:
                     merged = deep_merge(merged, layer)
                 self._merged = merged
+                self._teach_redactor(merged)
             return self._merged
+
+    def _teach_redactor(self, tree: dict[str, Any]) -> None:
+        """Let the redactor (and so the log filter) know the secret values the configuration holds."""
+        redactor = self.secrets_manager.redactor
+        for path in self.secret_paths() | detected_secret_paths(tree):
+            value = get_path(tree, path)
+            if value is not None:
+                redactor.add(value)
 
     # -- configuration -----------------------------------------------------------------------------
 

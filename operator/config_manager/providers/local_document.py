@@ -40,10 +40,11 @@ def encode_document(document: Document) -> bytes:
 
 def decode_document(plaintext: bytes, where: str) -> Document:
     """Parse and check a decrypted store; a ``ProviderError`` naming ``where`` if it is not one."""
+    document: Any = None
     try:
         document = json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProviderError(f"'{where}' decrypted, but does not hold a local secrets store", "local") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass  # these errors hold the decrypted text: never chain them
     if (
         not isinstance(document, dict)
         or document.get("format") != STORE_FORMAT

@@ -69,6 +69,22 @@ class DictSource(ConfigSource):
 FileStamp = tuple[int, int, int]
 
 
+def decode_text(data: bytes, fmt: str, encoding: str, where: str) -> dict[str, Any]:
+    """Decode and parse configuration bytes; a ``SourceError`` naming ``where``, with no content chained."""
+    problem = None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:  # holds the bytes: report outside the except block, unchained
+        problem = f"'{where}' is not valid {encoding} text"
+    if problem is not None:
+        raise SourceError(problem)
+    try:
+        return parse(text, fmt)
+    except SourceError as exc:
+        problem = f"'{where}': {exc}"
+    raise SourceError(problem)
+
+
 def file_stamp(path: Path) -> FileStamp | None:
     """(inode, size, mtime ns) of ``path``, or None when it does not exist."""
     try:
@@ -116,14 +132,8 @@ class FileSource(ConfigSource):
         return data
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        try:
-            text = data.decode(self.encoding)
-        except UnicodeDecodeError:
-            raise SourceError(f"configuration file '{self.path}' is not valid {self.encoding} text") from None
-        try:
-            return parse(text, self.format)
-        except SourceError as exc:
-            raise SourceError(f"'{self.path}': {exc}") from None
+        """Parse the file's bytes. Errors are raised unchained: decoder errors hold the content."""
+        return decode_text(data, self.format, self.encoding, str(self.path))
 
     def load(self) -> dict[str, Any]:
         data = self.read_bytes()

@@ -23,8 +23,8 @@ from ..errors import ConfigurationError, DecryptionError, SourceError
 from ..masking import secret_paths as detect_secret_paths
 from ..providers.file_storage import FileBlobStorage
 from ..secrets.manager import SecretsManager
-from .base import FileSource
-from .formats import format_for_path, parse, render
+from .base import FileSource, decode_text
+from .formats import format_for_path, render
 from .tree import flatten
 
 
@@ -116,15 +116,8 @@ class EncryptedFileSource(FileSource):
             plaintext = crypto.decrypt(blob, key=key, passphrase=passphrase)
         except DecryptionError as exc:
             raise SourceError(f"cannot decrypt '{self.path}': {exc}") from exc
-        try:
-            text = plaintext.decode(self.encoding)
-        except UnicodeDecodeError:
-            raise SourceError(f"decrypted '{self.path}' is not {self.encoding} text") from None
-        fmt = self._explicit_format or ("json" if text.lstrip().startswith("{") else "yaml")
-        try:
-            data = parse(text, fmt)
-        except SourceError as exc:
-            raise SourceError(f"decrypted '{self.path}': {exc}") from None
+        fmt = self._explicit_format or ("json" if plaintext.lstrip().startswith(b"{") else "yaml")
+        data = decode_text(plaintext, fmt, self.encoding, f"decrypted {self.path}")
         self._secret_paths = set(flatten(data)) if self.mask_all else detect_secret_paths(data)
         return data
 

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from ..errors import SourceError
-from .tree import flatten, unflatten
+from .tree import flatten, leaves, unflatten
 
 FORMATS = ("json", "yaml", "env", "properties")
 _ALIASES = {"yml": "yaml", "dotenv": "env", "props": "properties", "java-properties": "properties"}
@@ -100,24 +100,29 @@ def _scalar_text(value: Any) -> str:
 def _parse_json(text: str) -> dict[str, Any]:
     if not text.strip():
         return {}
+    problem = None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except json.JSONDecodeError as exc:  # exc.doc holds the whole text: raised outside, not chained
+        problem = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    if problem is not None:
+        raise SourceError(problem)
     if not isinstance(data, dict):
         raise SourceError(f"JSON configuration must be an object at the top level, not {type(data).__name__}")
     return data
 
 
 def _parse_yaml(text: str) -> dict[str, Any]:
+    failure = None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        # str(exc) quotes the offending line: report only where it is.
+        # str(exc) quotes the offending line: report only where it is, and do not chain it.
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise SourceError(f"invalid YAML{where}: {problem}") from None
+        failure = f"invalid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}"
+    if failure is not None:
+        raise SourceError(failure)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -189,11 +194,11 @@ def _env_name(key: str) -> str:
 
 def render_dotenv(data: Mapping[str, Any]) -> str:
     """Flatten sections with ``_`` (upper case names) and write ``NAME=value`` lines, quoted as needed."""
-    flat = flatten(data, sep="_")
     lines: dict[str, str] = {}
     sources: dict[str, str] = {}
-    for key, value in flat.items():
-        name = _env_name(key)
+    for path, value in leaves(data):
+        key = ".".join(path)
+        name = _env_name("_".join(path))
         if name in sources:
             raise SourceError(f"keys {sources[name]!r} and {key!r} both become {name} in dotenv output")
         sources[name] = key
@@ -259,7 +264,8 @@ def _unescape_property(text: str, number: int) -> str:
     try:  # \uD83D\uDE00 pairs become one character
         return joined.encode("utf-16", "surrogatepass").decode("utf-16")
     except UnicodeDecodeError:
-        raise SourceError(f"properties line {number}: unpaired surrogate escape") from None
+        pass  # the error holds the text: raised below, unchained
+    raise SourceError(f"properties line {number}: unpaired surrogate escape")
 
 
 def parse_properties(text: str) -> dict[str, str]:

@@ -71,18 +71,29 @@ def set_path(data: dict[str, Any], path: Path, value: Any) -> None:
     current[parts[-1]] = value
 
 
-def flatten(data: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``. Lists and scalars are leaves; empty sections disappear."""
-    flat: dict[str, Any] = {}
+def leaves(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
+    """Every leaf as (path parts, value); lists and scalars are leaves, empty sections have none."""
+    found: list[tuple[tuple[str, ...], Any]] = []
 
-    def walk(value: Any, prefix: str) -> None:
-        if isinstance(value, Mapping) and (value or not prefix):
+    def walk(value: Any, path: tuple[str, ...]) -> None:
+        if isinstance(value, Mapping) and (value or not path):
             for key, item in value.items():
-                walk(item, f"{prefix}{sep}{key}" if prefix else str(key))
-        elif prefix:
-            flat[prefix] = value
+                walk(item, (*path, str(key)))
+        elif path:
+            found.append((path, value))
 
-    walk(data, "")
+    walk(data, ())
+    return found
+
+
+def flatten(data: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``. Two paths that join to the same key are a ``SourceError``."""
+    flat: dict[str, Any] = {}
+    for path, value in leaves(data):
+        key = sep.join(path)
+        if key in flat:
+            raise SourceError(f"two configuration paths both become {key!r}")
+        flat[key] = value
     return flat
 
 
