@@ -14,11 +14,13 @@ as a local process with the ServiceAccount's credentials instead, which is what 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,53 +225,22 @@ def operator_available() -> bool:
     return True
 
 
-def test_operator_with_the_charts_token_syncs_a_managed_secret(
-        cluster: ClusterInfo, helm: Helm, namespaced_release: dict[str, str], tmp_path: Path) -> None:
+@contextlib.contextmanager
+def operator_as(cluster: ClusterInfo, helm: Helm, release: dict[str, str], tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """The operator, started with the chart's rendered arguments and a token of the release's ServiceAccount."""
     if not operator_available():
         pytest.fail("the operator's entry point (config_manager.k8s.__main__) does not exist yet: "
                     "this test cannot show that the chart's RBAC is enough to sync")
-    from config_manager import crypto
-    from config_manager.providers.local import LocalEncryptedSecrets
-
-    served = namespaced_release["served"]
-    key = crypto.generate_key()
-    store_file = tmp_path / "store.enc"
-    LocalEncryptedSecrets(secrets_file=store_file, key=key).set("db/password", "s3cr3t")
-    core = client.CoreV1Api(cluster.api_client())
-    core.create_namespaced_secret(served, {"metadata": {"name": "store-key"}, "data": {"key": base64.b64encode(key).decode()}})
-    core.create_namespaced_secret(served, {"metadata": {"name": "store-blob"},
-                                           "data": {"secrets.enc": base64.b64encode(store_file.read_bytes()).decode()}})
-    kubeconfig = cluster.service_account_kubeconfig(namespaced_release["namespace"], namespaced_release["sa"], tmp_path)
-    args = rendered_operator_args(helm, namespaced_release)
+    kubeconfig = cluster.service_account_kubeconfig(release["namespace"], release["sa"], tmp_path)
+    args, port = rendered_operator_args(helm, release)
     log = tmp_path / "operator.log"
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "config_manager.k8s", *args],
+        proc = subprocess.Popen([sys.executable, "-m", "config_manager.k8s", *args, "--startup-spread=0"],
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        store = local_store(served, "store")
-        store["spec"]["provider"]["local"]["storage"]["name"] = "store-blob"
-        store["spec"]["provider"]["local"]["keySecretRef"]["name"] = "store-key"
-        managed = {"apiVersion": "configmanager.io/v1alpha1", "kind": "ManagedSecret",
-                   "metadata": {"name": "app", "namespace": served},
-                   "spec": {"storeRef": {"name": "store", "kind": "SecretStore"}, "refreshInterval": "1h",
-                            "target": {"name": "app-secret"},
-                            "data": [{"secretKey": "password", "remoteRef": {"key": "db/password"}}]}}
-        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([store, managed]))
-        deadline = time.monotonic() + 90
-        target = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                target = core.read_namespaced_secret("app-secret", served)
-                break
-            except client.ApiException as exc:
-                if exc.status != 404:
-                    raise
-            time.sleep(1)
-        assert target is not None, f"no target Secret; operator log:\n{log.read_text()[-4000:]}"
-        assert base64.b64decode(target.data["password"]).decode() == "s3cr3t"
-        assert "s3cr3t" not in log.read_text()
-        assert "forbidden" not in log.read_text().lower(), log.read_text()[-4000:]
+        yield port, log
+        assert proc.poll() is None, f"operator exited ({proc.returncode}):\n{log.read_text()[-4000:]}"
     finally:
         proc.terminate()
         try:
@@ -279,7 +250,120 @@ def test_operator_with_the_charts_token_syncs_a_managed_secret(
             proc.wait()
 
 
-def rendered_operator_args(helm: Helm, release: dict[str, str]) -> list[str]:
+def seed_local_store(cluster: ClusterInfo, namespace: str, tmp_path: Path, values: dict[str, str]) -> None:
+    """A local encrypted store in Secrets store-key / store-blob, written with the library itself."""
+    from config_manager import crypto
+    from config_manager.providers.local import LocalEncryptedSecrets
+
+    key = crypto.generate_key()
+    store_file = tmp_path / f"{namespace}.enc"
+    provider = LocalEncryptedSecrets(secrets_file=store_file, key=key)
+    for name, value in values.items():
+        provider.set(name, value)
+    core = client.CoreV1Api(cluster.api_client())
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "store-key"}, "data": {"key": base64.b64encode(key).decode()}})
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "store-blob"},
+                                              "data": {"secrets.enc": base64.b64encode(store_file.read_bytes()).decode()}})
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(local_store(namespace, "store")))
+
+
+def managed_secret(namespace: str, name: str, target: str, key: str) -> dict[str, Any]:
+    return {"apiVersion": "configmanager.io/v1alpha1", "kind": "ManagedSecret",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"storeRef": {"name": "store", "kind": "SecretStore"}, "refreshInterval": "1h",
+                     "target": {"name": target}, "data": [{"secretKey": "password", "remoteRef": {"key": key}}]}}
+
+
+def wait_for(read: Any, what: str, log: Path, timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return read()
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+        time.sleep(1)
+    raise AssertionError(f"{what} never appeared; operator log:\n{log.read_text()[-4000:]}")
+
+
+def test_operator_with_the_namespaced_charts_token_syncs_and_stays_in_its_namespaces(
+        cluster: ClusterInfo, helm: Helm, namespaced_release: dict[str, str], tmp_path: Path) -> None:
+    served, other = namespaced_release["served"], namespaced_release["other"]
+    seed_local_store(cluster, served, tmp_path, {"db/password": "s3cr3t-A", "api/token": "tok-B"})
+    seed_local_store(cluster, other, tmp_path, {"db/password": "s3cr3t-C"})
+    core = client.CoreV1Api(cluster.api_client())
+    bundle = {"apiVersion": "configmanager.io/v1alpha1", "kind": "ConfigBundle",
+              "metadata": {"name": "bundle", "namespace": served},
+              "spec": {"storeRef": {"name": "store"},
+                       "sources": [{"inline": {"api": {"url": "https://api.example.com", "timeout": 5}}}],
+                       "secrets": [{"path": "api.token", "remoteRef": {"key": "api/token"}}]}}
+    with operator_as(cluster, helm, namespaced_release, tmp_path) as (port, log):
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([
+            managed_secret(served, "app", "app-secret", "db/password"), bundle,
+            managed_secret(other, "app", "app-secret", "db/password")]))
+        target = wait_for(lambda: core.read_namespaced_secret("app-secret", served), "the ManagedSecret's target", log)
+        assert base64.b64decode(target.data["password"]).decode() == "s3cr3t-A"
+        masked = wait_for(lambda: core.read_namespaced_config_map("bundle", served), "the ConfigBundle's ConfigMap", log)
+        document = "".join(masked.data.values())
+        assert "[MASKED]" in document and "tok-B" not in document and "api.example.com" in document
+        real = wait_for(lambda: core.read_namespaced_secret("bundle-secret", served), "the ConfigBundle's Secret", log)
+        assert "tok-B" in base64.b64decode(next(iter(real.data.values()))).decode()
+
+        # The metrics endpoint the chart's Service targets, scraped.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            metrics = answer.read().decode()
+        assert answer.status == 200 and "# TYPE" in metrics
+        assert "s3cr3t" not in metrics and "tok-B" not in metrics
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+            assert answer.status == 200
+
+        # The namespace outside the chart's scope is not served (and could not be: RBAC refuses it).
+        time.sleep(3)
+        with pytest.raises(client.ApiException) as missing:
+            core.read_namespaced_secret("app-secret", other)
+        assert missing.value.status == 404
+
+        # `configmanager status` (admin kubeconfig) reads the statistics the operator wrote.
+        from config_manager.cli import main as cli_main
+
+        code = cli_main(["status", "--kubeconfig", str(cluster.kubeconfig), "-n", served, "-o", "json"])
+        assert code == 0
+    text = log.read_text()
+    for value in ("s3cr3t-A", "s3cr3t-C", "tok-B"):
+        assert value not in text
+    assert "forbidden" not in text.lower(), text[-4000:]
+
+
+def test_status_command_against_the_cluster(cluster: ClusterInfo, namespaced_release: dict[str, str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs after the namespaced operator test above (same module-scoped release): reads what it synced."""
+    from config_manager.cli import main as cli_main
+
+    served = namespaced_release["served"]
+    assert cli_main(["status", "--kubeconfig", str(cluster.kubeconfig), "-n", served, "-o", "json"]) == 0
+    rows = {(r["kind"], r["name"]): r for r in json.loads(capsys.readouterr().out)}
+    assert ("ManagedSecret", "app") in rows and ("ConfigBundle", "bundle") in rows
+    assert rows[("ManagedSecret", "app")]["ready"] == "True", rows
+    assert rows[("ManagedSecret", "app")]["providerReads"] >= 1
+    assert cli_main(["status", "--kubeconfig", str(cluster.kubeconfig), "-n", served]) == 0
+    table = capsys.readouterr().out
+    assert "MANAGED SECRETS" in table and "CONFIG BUNDLES" in table and "s3cr3t" not in table
+
+
+def test_operator_with_the_cluster_charts_token_syncs_any_namespace(
+        cluster: ClusterInfo, helm: Helm, cluster_release: dict[str, str], tmp_path: Path) -> None:
+    namespace = fresh_namespace(cluster)
+    seed_local_store(cluster, namespace, tmp_path, {"db/password": "s3cr3t-D"})
+    core = client.CoreV1Api(cluster.api_client())
+    with operator_as(cluster, helm, cluster_release, tmp_path) as (_, log):
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(managed_secret(namespace, "app", "app-secret", "db/password")))
+        target = wait_for(lambda: core.read_namespaced_secret("app-secret", namespace), "the ManagedSecret's target", log)
+        assert base64.b64decode(target.data["password"]).decode() == "s3cr3t-D"
+    assert "s3cr3t-D" not in log.read_text()
+    assert "forbidden" not in log.read_text().lower(), log.read_text()[-4000:]
+
+
+def rendered_operator_args(helm: Helm, release: dict[str, str]) -> tuple[list[str], int]:
     """The operator arguments exactly as the chart renders them for this release (health on a free port)."""
     out = helm("get", "manifest", release["release"], "-n", release["namespace"]).stdout
     deployment = next(d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment")
@@ -289,4 +373,4 @@ def rendered_operator_args(helm: Helm, release: dict[str, str]) -> list[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    return [f"--liveness=http://127.0.0.1:{port}/healthz" if a.startswith("--liveness=") else a for a in args]
+    return [f"--liveness=http://127.0.0.1:{port}/healthz" if a.startswith("--liveness=") else a for a in args], port
