@@ -215,7 +215,8 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
         extra["refreshTime"] = now
     event = None
     if outcome.result is WriteResult.CREATED:
-        event = ("Normal", "Created", f"Secret {spec.target.name!r} created with {len(secret.data)} keys")
+        again = " again (it had been deleted)" if status.get("syncedResourceVersion") else ""
+        event = ("Normal", "Created", f"Secret {spec.target.name!r} created{again} with {len(secret.data)} keys")
     elif outcome.result is WriteResult.UPDATED:
         what = "repaired drift in" if outcome.drift_repaired else "updated"
         event = ("Normal", "Updated", f"Secret {spec.target.name!r} {what} ({len(secret.data)} keys)")

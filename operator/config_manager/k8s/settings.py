@@ -109,6 +109,9 @@ def setup_logging(level: str = "INFO", json_format: bool = False) -> None:
     root.setLevel(level.upper())
     for noisy in ("urllib3", "kubernetes", "asyncio", "aiohttp"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
+    # kopf logs "Handler ... succeeded" at INFO for every watch event of every Secret: keep that for DEBUG.
+    if root.level > logging.DEBUG:
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def _library_filters() -> list[logging.Filter]:
