@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from config_manager.errors import SourceError
@@ -100,6 +100,7 @@ def test_properties_round_trip_any_text(data: dict[str, str]) -> None:
 @given(st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9]{0,10}", fullmatch=True),
                        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), max_size=30),
                        max_size=6))
+@example({"A": "\n", "B": "", "C": " x ", "D": "'\"", "E": "#"})
 def test_dotenv_round_trip_any_text(data: dict[str, str]) -> None:
     assert formats.parse(formats.render(data, "env"), "env") == data
 

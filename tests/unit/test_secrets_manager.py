@@ -14,12 +14,14 @@ from config_manager.masking import SecretRedactor
 from config_manager.secrets import generators
 from config_manager.secrets.rotation import RotationSchedule, retry_delay
 
-T0 = datetime.now(timezone.utc)  # providers stamp versions with the real clock
+T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 
 class Clocks:
+    """The manager's clocks. They start at the real time because providers stamp versions with it."""
+
     def __init__(self) -> None:
-        self.wall = T0
+        self.start = self.wall = datetime.now(timezone.utc)
         self.mono = 1000.0
 
     def now(self) -> datetime:
@@ -153,7 +155,7 @@ def test_access_tracking(manager: SecretsManager, clocks: Clocks) -> None:
     info = manager.get_secret_info("k")
     assert info is not None
     assert info["accessed_count"] == 2
-    assert info["first_accessed"] == T0 and info["last_accessed"] == T0 + timedelta(seconds=5)
+    assert info["first_accessed"] == clocks.start and info["last_accessed"] == clocks.start + timedelta(seconds=5)
     assert info["metadata"] == {"team": "payments"}
     assert info["versions"] == ["1"] and "value" not in info
 
@@ -172,7 +174,7 @@ def test_audit_trail_is_bounded_and_records_actions(provider: CountingProvider, 
     assert len(manager.audit_trail()) == 5
 
 
-def test_rotate_secret_keeps_previous_version_and_notifies(manager: SecretsManager) -> None:
+def test_rotate_secret_keeps_previous_version_and_notifies(manager: SecretsManager, clocks: Clocks) -> None:
     rotated: list[str] = []
     manager.add_refresh_callback(lambda key, secret: rotated.append(key))
     manager.set_secret("api_key", "old", {"tier": "high"})
@@ -180,7 +182,7 @@ def test_rotate_secret_keeps_previous_version_and_notifies(manager: SecretsManag
     assert manager.get_secret("api_key").value == "new"
     assert manager.get_secret("api_key", version="1").value == "old"
     assert manager.get_secret_metadata("api_key")["tier"] == "high"
-    assert manager.get_secret_metadata("api_key")["rotated_at"] == T0.isoformat()
+    assert manager.get_secret_metadata("api_key")["rotated_at"] == clocks.start.isoformat()
     assert rotated == ["api_key"]
 
 
@@ -239,7 +241,7 @@ def test_failing_generator_backs_off_and_keeps_the_old_value(manager: SecretsMan
 
     manager.set_secret("k", "old")
     manager.schedule_rotation("k", 1, flaky)
-    clocks.advance(3600 + 1)
+    clocks.advance(3600 + 60)
     assert manager.check_rotations() == [] and manager.get_secret("k").value == "old"
     assert manager.check_rotations() == []  # backing off: not retried at once
     clocks.advance(60)

@@ -134,7 +134,7 @@ def _parse_yaml(text: str) -> dict[str, Any]:
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)\s*=\s*(?P<rest>.*)$", re.DOTALL)
 _ENV_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
-_ENV_BARE = re.compile(r"^[A-Za-z0-9_./:@+,%=\-]*$")
+_ENV_BARE = re.compile(r"[A-Za-z0-9_./:@+,%=\-]*")
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
@@ -203,7 +203,7 @@ def render_dotenv(data: Mapping[str, Any]) -> str:
             raise SourceError(f"keys {sources[name]!r} and {key!r} both become {name} in dotenv output")
         sources[name] = key
         text = _scalar_text(value)
-        if _ENV_BARE.match(text):
+        if _ENV_BARE.fullmatch(text):
             lines[name] = text
         elif "'" not in text and "\n" not in text and "\r" not in text:
             lines[name] = f"'{text}'"
