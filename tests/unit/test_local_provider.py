@@ -327,3 +327,16 @@ def test_versions_unsupported_by_the_env_provider_is_a_clear_error() -> None:
 
     with pytest.raises(UnsupportedOperationError, match="env"):
         EnvironmentSecrets(environ={"A": "1"}).versions("A")
+
+
+def test_set_many_writes_once_and_keeps_versions(tmp_path: Path) -> None:
+    blob = MemoryBlob()
+    store = LocalEncryptedSecrets(key=crypto.generate_key(), storage=blob)
+    store.set("a", "old")
+    stored = store.set_many({"a": "new", "b": "1", "c": {"x": 1}}, {"batch": "yes"})
+    assert blob.writes == 2
+    assert [secret.version for secret in stored] == ["2", "1", "1"]
+    assert store.get("a", version="1").value == "old" and store.metadata("c") == {"batch": "yes"}
+    with pytest.raises(ConfigurationError):
+        store.set_many({"": "x"})
+    assert blob.writes == 2

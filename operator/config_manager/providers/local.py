@@ -257,6 +257,21 @@ class LocalEncryptedSecrets(SecretProvider):
 
         return self._mutate(change)
 
+    def set_many(self, values: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> builtins.list[SecretValue]:
+        """Store several values in one write (one encryption, one fsync), all or nothing."""
+        if any(not isinstance(key, str) or not key for key in values):
+            raise ConfigurationError("secret keys must be non-empty strings")
+
+        def change(entries: dict[str, Any]) -> builtins.list[SecretValue]:
+            now = utcnow()
+            stored = []
+            for key, value in values.items():
+                entries[key] = new_version(key, entries.get(key), value, metadata, now, self.max_versions)
+                stored.append(to_secret_value(key, entries[key]))
+            return stored
+
+        return self._mutate(change)
+
     def delete(self, key: str) -> bool:
         if key not in self._entries():
             return False
