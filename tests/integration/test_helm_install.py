@@ -251,19 +251,18 @@ def operator_as(cluster: ClusterInfo, helm: Helm, release: dict[str, str], tmp_p
 
 
 def seed_local_store(cluster: ClusterInfo, namespace: str, tmp_path: Path, values: dict[str, str]) -> None:
-    """A local encrypted store in Secrets store-key / store-blob, written with the library itself."""
-    from config_manager import crypto
-    from config_manager.providers.local import LocalEncryptedSecrets
+    """A local store made exactly as docs/providers/local.md says: the CLI, then kubectl --from-file."""
+    from config_manager.cli import main as cli_main
 
-    key = crypto.generate_key()
-    store_file = tmp_path / f"{namespace}.enc"
-    provider = LocalEncryptedSecrets(secrets_file=store_file, key=key)
+    store = tmp_path / f"{namespace}.enc"
+    assert cli_main(["store", "init", "--store", str(store)]) == 0
     for name, value in values.items():
-        provider.set(name, value)
-    core = client.CoreV1Api(cluster.api_client())
-    core.create_namespaced_secret(namespace, {"metadata": {"name": "store-key"}, "data": {"key": base64.b64encode(key).decode()}})
-    core.create_namespaced_secret(namespace, {"metadata": {"name": "store-blob"},
-                                              "data": {"secrets.enc": base64.b64encode(store_file.read_bytes()).decode()}})
+        value_file = tmp_path / "value.txt"
+        value_file.write_text(value)
+        assert cli_main(["store", "set", name, "--store", str(store), "--from-file", str(value_file)]) == 0
+        value_file.unlink()
+    cluster.kubectl("-n", namespace, "create", "secret", "generic", "store-blob", f"--from-file=secrets.enc={store}")
+    cluster.kubectl("-n", namespace, "create", "secret", "generic", "store-key", f"--from-file=key={store}.key")
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(local_store(namespace, "store")))
 
 
