@@ -46,8 +46,11 @@ for c in "${want[@]}"; do
     kube-controller-manager) build kube-controller-manager "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
     helm) build helm "$HELM_VERSION" helm helm.sh/helm/v4/cmd/helm ;;
     # The Vault-compatible server for the vault tests: HashiCorp Vault (MPL) while the proxy refuses OpenBao.
-    # -checklinkname=0: some of Vault's dependencies reach into the runtime the way Go >= 1.23 forbids (vault 1.14).
-    vault|bao) build vault "$VAULT_VERSION" vault github.com/hashicorp/vault "-checklinkname=0" ;;
+    # prepare-build.sh patches one sdk check that Vault 1.14 predates (see there) and gives a -modfile;
+    # -checklinkname=0: some of Vault's dependencies reach into the runtime the way Go >= 1.23 forbids.
+    vault|bao) [ -x "$bindir/vault-$VAULT_VERSION" ] || vault_flags="$("$here/vault/prepare-build.sh" "$cache/src/vault-$VAULT_VERSION")"
+               GOFLAGS="$(go env GOFLAGS) ${vault_flags:-}" \
+                 build vault "$VAULT_VERSION" vault github.com/hashicorp/vault "-checklinkname=0" ;;
     *) echo "build-binaries: unknown component '$c'" >&2; exit 2 ;;
   esac
 done

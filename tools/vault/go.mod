@@ -1,14 +1,19 @@
 // Wrapper module: builds HashiCorp Vault v1.14.1 (MPL-2.0, among the last open-source releases and the
 // code base OpenBao forked from) through the Go module proxy, as the Vault-compatible server the tests
 // run. It stands in for OpenBao, which the proxy here refuses (403 for github.com/openbao/openbao and
-// .../v2; see tools/openbao/go.mod).
+// .../v2).
 //
 // Vault's own go.mod replaces api and sdk by local folders that its module zip does not carry, so the
-// published versions closest to the release are pinned here instead (v1.13.5 does not compile against
-// any published sdk: v0.8.1/v0.9.0 lack PolicyInfo.NamespacePath, v0.9.1+ lack logical.Externaler).
+// published versions closest to the release are pinned here instead; tools/vault/prepare-build.sh
+// explains the one sdk check it removes at build time. (v1.13.x does not compile against any published
+// sdk: v0.8.1/v0.9.0 lack PolicyInfo.NamespacePath, v0.9.1+ lack logical.Externaler.)
 module configmanager.io/tools/vault
 
 go 1.26.0
+
+// gosnowflake (linked into Vault's database plugins) parses embedded CA certificates with negative
+// serial numbers at start-up, which Go >= 1.23 rejects unless this is set: without it the binary panics.
+godebug x509negativeserial=1
 
 require github.com/hashicorp/vault v1.14.1
 
