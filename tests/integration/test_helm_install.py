@@ -296,10 +296,11 @@ def test_operator_with_the_namespaced_charts_token_syncs_and_stays_in_its_namesp
               "spec": {"storeRef": {"name": "store"},
                        "sources": [{"inline": {"api": {"url": "https://api.example.com", "timeout": 5}}}],
                        "secrets": [{"path": "api.token", "remoteRef": {"key": "api/token"}}]}}
+    manifests = yaml.safe_dump_all([managed_secret(served, "app", "app-secret", "db/password"), bundle,
+                                    managed_secret(other, "app", "app-secret", "db/password")])
+    gitops_apply = ("apply", "--server-side", "--field-manager=gitops", "-f", "-")
     with operator_as(cluster, helm, namespaced_release, tmp_path) as (port, log):
-        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([
-            managed_secret(served, "app", "app-secret", "db/password"), bundle,
-            managed_secret(other, "app", "app-secret", "db/password")]))
+        cluster.kubectl(*gitops_apply, input=manifests)
         target = wait_for(lambda: core.read_namespaced_secret("app-secret", served), "the ManagedSecret's target", log)
         assert base64.b64decode(target.data["password"]).decode() == "s3cr3t-A"
         masked = wait_for(lambda: core.read_namespaced_config_map("bundle", served), "the ConfigBundle's ConfigMap", log)
@@ -327,6 +328,29 @@ def test_operator_with_the_namespaced_charts_token_syncs_and_stays_in_its_namesp
 
         code = cli_main(["status", "--kubeconfig", str(cluster.kubeconfig), "-n", served, "-o", "json"])
         assert code == 0
+
+        # GitOps: the operator wrote only status; applying the same manifests again changes nothing.
+        custom = client.CustomObjectsApi(cluster.api_client())
+        wait_quiet = time.monotonic() + 30
+        before: dict[str, Any] = {}
+        while time.monotonic() < wait_quiet:
+            before = {plural: custom.get_namespaced_custom_object("configmanager.io", "v1alpha1", served, plural, name)
+                      for plural, name in (("managedsecrets", "app"), ("configbundles", "bundle"))}
+            time.sleep(3)
+            again = {plural: custom.get_namespaced_custom_object("configmanager.io", "v1alpha1", served, plural, name)
+                     for plural, name in (("managedsecrets", "app"), ("configbundles", "bundle"))}
+            if all(before[p]["metadata"]["resourceVersion"] == again[p]["metadata"]["resourceVersion"] for p in before):
+                break
+        cluster.kubectl(*gitops_apply, input=manifests)
+        for plural, obj in before.items():
+            name = obj["metadata"]["name"]
+            after = custom.get_namespaced_custom_object("configmanager.io", "v1alpha1", served, plural, name)
+            assert after["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"], plural
+            assert after["metadata"]["generation"] == 1, plural
+            assert not after["metadata"].get("finalizers") and not any(
+                k.startswith("kopf.") for k in (after["metadata"].get("annotations") or {})), after["metadata"]
+            ours = [e for e in after["metadata"]["managedFields"] if e["manager"] == "config-manager"]
+            assert ours and all(e.get("subresource") == "status" for e in ours), after["metadata"]["managedFields"]
     text = log.read_text()
     for value in ("s3cr3t-A", "s3cr3t-C", "tok-B"):
         assert value not in text

@@ -33,7 +33,7 @@ def _api(args: argparse.Namespace) -> Any:
     except ImportError as exc:  # the operator extra is not installed
         raise CliError("status needs the kubernetes client: pip install 'configmanagelib[operator]'", FAILED) from exc
     try:
-        api_client = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
+        api_client = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)  # type: ignore[no-untyped-call]
     except ConfigException as exc:
         raise CliError(f"no usable kubeconfig: {exc}", CLUSTER) from None
     except FileNotFoundError:
@@ -173,7 +173,7 @@ def _current_namespace(args: argparse.Namespace) -> str:
     from kubernetes import config
 
     try:
-        contexts, active = config.list_kube_config_contexts(config_file=args.kubeconfig)
+        contexts, active = config.list_kube_config_contexts(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
     except Exception:  # the client reported the real problem already in _api
         return "default"
     chosen = next((c for c in contexts if c["name"] == args.context), active) if args.context else active
