@@ -79,7 +79,7 @@ class OperatorProcess:
              f"--liveness=http://127.0.0.1:{self.port}/healthz"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        wait_for(self.healthy, timeout=60, what="operator /healthz")
+        wait_for(self.healthy, timeout=120, what="operator /healthz")
 
     def healthy(self) -> bool:
         if self.proc is None or self.proc.poll() is not None:

@@ -40,7 +40,8 @@ def test_create_writes_owned_secret_with_labels_hash_and_status(kube: KubeApi, n
     assert status["access"]["providerReads"] >= 2 and status["access"]["lastRead"]
     assert condition(ms, "InUse")["reason"] == "NotReferenced"
     reasons = {e["reason"] for e in events_for(kube, namespace, "db")}
-    assert {"Created", "Unused"} <= reasons
+    assert "Created" in reasons and "Unused" not in reasons, "on creation InUse=False says it, no Event"
+
     text = repr(ms) + repr(events_for(kube, namespace, "db"))
     assert password not in text
 
@@ -189,6 +190,9 @@ def test_workloads_using_the_secret_are_reported(kube: KubeApi, namespace: str, 
     ms = wait_for(lambda: (o := kube.get("managedsecrets", namespace, "w")) and condition(o, "InUse").get("status") == "True" and o,
                   what="InUse=True")
     assert ms["status"]["access"]["usedBy"] == [{"kind": "Deployment", "name": "app"}]
+    kube.request("delete", "DELETE", "deployments", f"/apis/apps/v1/namespaces/{namespace}/deployments/app")
+    wait_for(lambda: condition(kube.get("managedsecrets", namespace, "w"), "InUse").get("status") == "False", what="InUse=False")
+    wait_for(lambda: "Unused" in {e["reason"] for e in events_for(kube, namespace, "w")}, what="Unused Event")
 
 
 def test_isolation_between_namespaces_and_cluster_store_conditions(

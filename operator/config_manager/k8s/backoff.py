@@ -33,7 +33,7 @@ class Backoff:
         """The (unjittered) delay after ``failures`` consecutive failures: base * 2**(n-1), capped."""
         if failures <= 0:
             return 0.0
-        return min(self.cap, self.base * (2 ** min(failures - 1, 30)))
+        return float(min(self.cap, self.base * (2.0 ** min(failures - 1, 30))))
 
     def failure(self, key: str, now: float | None = None) -> float:
         """Record a failure of ``key``; returns the delay before the next attempt (jittered, capped)."""

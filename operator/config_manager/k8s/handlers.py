@@ -240,7 +240,7 @@ def ss_index(body: kopf.Body, **_: Any) -> None:
     if RT.ctx is not None:
         meta = body.get("metadata") or {}
         with RT.ctx.cache.lock:
-            RT.ctx.cache.stores.setdefault((meta.get("namespace"), meta.get("name")), _to_dict(body))
+            RT.ctx.cache.stores.setdefault((str(meta.get("namespace")), str(meta.get("name"))), _to_dict(body))
 
 
 @kopf.on.event(GROUP, VERSION, "secretstores")

@@ -72,9 +72,9 @@ class KubeApi:
         """In-cluster config when running in a Pod, else the kubeconfig (``$KUBECONFIG``)."""
         configuration = k8s_client.Configuration()
         try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
-            k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+            k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
         configuration.connection_pool_maxsize = pool_size
         return cls(k8s_client.ApiClient(configuration))
 
@@ -127,7 +127,7 @@ class KubeApi:
             method, url_path, header_params=headers, body=body, auth_settings=["BearerToken"],
         )
         response = self._client.call_api(method_, url, headers_, body_, post, _request_timeout=timeout)
-        raw = response.read()
+        raw = response.read()  # type: ignore[no-untyped-call]
         try:
             parsed: dict[str, Any] = json.loads(raw) if raw else {}
         except ValueError:
@@ -136,6 +136,16 @@ class KubeApi:
             raise ApiError(response.status, str(parsed.get("reason") or response.reason),
                            str(parsed.get("message") or ""))
         return parsed
+
+    def get_text(self, path: str) -> str:
+        """GET a non-JSON endpoint (e.g. the apiserver's /metrics); not counted as a resource request."""
+        method_, url, headers_, body_, post = self._client.param_serialize(
+            "GET", path, header_params={"Accept": "text/plain"}, auth_settings=["BearerToken"])
+        response = self._client.call_api(method_, url, headers_, body_, post, _request_timeout=30)
+        data = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status <= 299:
+            raise ApiError(response.status, str(response.reason), "")
+        return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
 
     def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""

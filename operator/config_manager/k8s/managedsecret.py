@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import SecretNotFoundError, SecretsError
@@ -186,11 +187,10 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
     except SyncFailure as exc:
         stats.consecutive_failures += 1
         log.warning("ManagedSecret %s/%s: %s: %s", namespace, name, exc.reason, exc)
+        delay = _next(ctx, spec) if exc.retry is None else exc.retry
         _finish(ctx, body, status, stats, now, ready=("False", exc.reason, str(exc)), usage=usage, extra=extra,
-                force_value=force_value, event=("Warning", "SyncFailed", f"{exc.reason}: {exc}"))
-        if exc.retry is None:
-            return _next(ctx, spec)
-        return exc.retry
+                force_value=force_value, event=("Warning", "SyncFailed", f"{exc.reason}: {exc}"), next_retry=delay)
+        return delay
     except (InvalidSpecError, WriteError) as exc:
         stats.consecutive_failures += 1
         is_spec = isinstance(exc, InvalidSpecError)
@@ -244,6 +244,7 @@ def _finish(
     force_value: str | None = None,
     event: tuple[str, str, str] | None = None,
     force_write: bool = False,
+    next_retry: float | None = None,
 ) -> None:
     """Build the new status, write it only if it differs (or stats are due), post the Event."""
     meta = body["metadata"]
@@ -263,8 +264,9 @@ def _finish(
             message=f"used by {len(usage)} workload(s)" if in_use else "no workload references this Secret",
             generation=generation, now=now,
         )
-        if not in_use and (previous is None or previous.get("status") != "False") and ready and ready[0] == "True":
-            used_event = ("Warning", "Unused", "no Pod, Deployment, StatefulSet or DaemonSet references the Secret")
+        if not in_use and previous is not None and previous.get("status") == "True":
+            # only when the last user goes away: on creation the InUse=False condition says it, without an Event
+            used_event = ("Warning", "Unused", "no Pod, Deployment, StatefulSet or DaemonSet references the Secret any more")
     desired["conditions"] = conditions
     desired["observedGeneration"] = generation
     if force_value is not None:
@@ -275,6 +277,10 @@ def _finish(
     if stats.last_read:
         access["lastRead"] = stats.last_read
     access["consecutiveFailures"] = stats.consecutive_failures
+    if next_retry is not None and ready is not None and ready[0] == "False":
+        access["nextRetry"] = now_iso(datetime.now(timezone.utc) + timedelta(seconds=next_retry))
+    else:
+        access.pop("nextRetry", None)
     if usage is not None:
         access["usedBy"] = [{"kind": k, "name": n} for k, n in usage[:100]]
         access["usedByCount"] = len(usage)

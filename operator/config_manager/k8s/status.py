@@ -105,5 +105,14 @@ def status_patch(
             return None
         if all(current.get(k) == desired.get(k) for k in VOLATILE_FIELDS if k in desired):
             return None
-    patch = {k: v for k, v in desired.items() if current.get(k) != v}
+    patch = {k: _merge_value(current.get(k), v) for k, v in desired.items() if current.get(k) != v}
     return patch or None
+
+
+def _merge_value(current: Any, desired: Any) -> Any:
+    """``desired`` as a JSON merge patch over ``current``: keys it dropped become null (deleted)."""
+    if isinstance(desired, Mapping) and isinstance(current, Mapping):
+        out: dict[str, Any] = {k: _merge_value(current.get(k), v) for k, v in desired.items()}
+        out.update({k: None for k in current if k not in desired})
+        return out
+    return desired

@@ -133,13 +133,19 @@ def decode_key_material(raw: bytes, field: str) -> bytes:
     if len(raw) == KEY_SIZE:
         return raw
     text = raw.strip()
-    for decode in (lambda t: base64.b64decode(t, validate=True), base64.urlsafe_b64decode, bytes.fromhex):
+    candidates: list[bytes] = []
+    for decode in (lambda t: base64.b64decode(t, validate=True), base64.urlsafe_b64decode):
         try:
-            key = decode(text.decode() if decode is bytes.fromhex else text)  # type: ignore[operator]
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            continue
+            candidates.append(decode(text))
+        except (ValueError, binascii.Error):
+            pass
+    try:
+        candidates.append(bytes.fromhex(text.decode()))
+    except (ValueError, UnicodeDecodeError):
+        pass
+    for key in candidates:
         if len(key) == KEY_SIZE:
-            return bytes(key)
+            return key
     raise StoreNotReadyError(f"{field}: not a 32-byte key (raw, base64 or hex)")
 
 
