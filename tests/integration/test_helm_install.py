@@ -127,7 +127,7 @@ def test_install_creates_the_release_objects_and_established_crds(cluster: Clust
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(local_store(cluster_release["namespace"], "probe")))
 
 
-def test_installing_again_into_a_cluster_with_the_crds_is_fine(helm: Helm, cluster: ClusterInfo) -> None:
+def test_installing_again_into_a_cluster_with_the_crds_is_fine(helm: Helm, cluster: ClusterInfo, tmp_path: Path) -> None:
     namespace = fresh_namespace(cluster)
     release = f"cm2-{uuid.uuid4().hex[:6]}"
     try:
@@ -135,6 +135,10 @@ def test_installing_again_into_a_cluster_with_the_crds_is_fine(helm: Helm, clust
         peering = client.CustomObjectsApi(cluster.api_client()).get_cluster_custom_object(
             "kopf.dev", "v1", "clusterkopfpeerings", "config-manager")
         assert peering["metadata"]["name"] == "config-manager"
+        kubeconfig = cluster.service_account_kubeconfig(namespace, f"{release}-config-manager", tmp_path)
+        assert can_i(cluster, kubeconfig, "patch", "clusterkopfpeerings.kopf.dev/config-manager")
+        assert can_i(cluster, kubeconfig, "watch", "clusterkopfpeerings.kopf.dev")
+        assert not can_i(cluster, kubeconfig, "patch", "clusterkopfpeerings.kopf.dev/another-operator")
     finally:
         helm("uninstall", release, "--namespace", namespace, check=False)
 
