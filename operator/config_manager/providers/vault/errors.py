@@ -137,6 +137,9 @@ def translate(
         return ProviderUnavailableError(f"{what} failed: cannot connect to Vault", PROVIDER)
     if isinstance(exc, requests.exceptions.RequestException):
         return ProviderUnavailableError(f"{what} failed: {type(exc).__name__}", PROVIDER)
+    if isinstance(exc, OSError):
+        # requests raises a bare OSError before connecting when the CA bundle file is missing
+        return ConfigurationError(f"{what} failed: the TLS CA bundle cannot be read; check ca_bundle / verify")
     return ProviderError(f"{what} failed: unexpected {type(exc).__name__}", PROVIDER)
 
 

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import hvac  # type: ignore[import-untyped]
-import requests
 from hvac import exceptions as hvac_exc
 
 from ...errors import (
@@ -165,7 +164,7 @@ class HashiCorpVaultSecrets(SecretProvider):
             login = self._auth.login(self._client)
         except ConfigManagerError:
             raise
-        except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+        except (hvac_exc.VaultError, OSError) as exc:
             raise translate_login(
                 exc,
                 method=self._auth.describe(),
@@ -210,7 +209,7 @@ class HashiCorpVaultSecrets(SecretProvider):
                 return fn()
         except ConfigManagerError:
             raise
-        except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+        except (hvac_exc.VaultError, OSError) as exc:
             rejected = self._token_rejected() if isinstance(exc, hvac_exc.Forbidden) else None
             raise translate(
                 exc,
