@@ -12,7 +12,6 @@ the mount and which credentials to scrub.
 from __future__ import annotations
 
 import builtins
-
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping

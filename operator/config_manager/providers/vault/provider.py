@@ -13,7 +13,7 @@ full keys, so the provider looks flat to callers, like every other provider.
 from __future__ import annotations
 
 import builtins
-
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -83,7 +83,8 @@ class HashiCorpVaultSecrets(SecretProvider):
         version: ``"v2"`` (versions and custom metadata) or ``"v1"``.
         namespace: a Vault Enterprise / OpenBao namespace (sent as ``X-Vault-Namespace``).
         auth: a ``TokenAuth``, ``AppRoleAuth`` or ``KubernetesAuth``, or the same as plain configuration.
-        ca_bundle: a PEM file of CAs to trust for the server's certificate.
+        ca_bundle: a PEM file of CAs to trust for the server's certificate (default: ``VAULT_CACERT``,
+            as for the vault CLI, else the system's CAs).
         verify: TLS verification when no ``ca_bundle`` is given (True, False, or a CA bundle path).
         timeout: seconds allowed to connect and for each answer.
         max_list_keys: ``list`` stops with an error beyond this many keys instead of walking forever.
@@ -118,6 +119,8 @@ class HashiCorpVaultSecrets(SecretProvider):
         self.timeout = float(timeout)
         self.max_list_keys = max_list_keys
         self._auth = auth_from_config(auth, vault_token)
+        if ca_bundle is None and verify is True:
+            ca_bundle = os.environ.get("VAULT_CACERT") or None  # as the vault CLI does
         self._client = hvac.Client(
             url=self.vault_url,
             token=None,
