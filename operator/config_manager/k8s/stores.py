@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,8 @@ class ResolvedStore:
     def fingerprint(self, cache: ClusterCache) -> str:
         """Changes when the store or any object it references changes (from the cache, no API call)."""
         parts = [self.resource_version]
+        if self.provider_type == "vault" and "kubernetes" in (self.provider_spec.get("auth") or {}):
+            parts.append(str(int(time.time() // (SA_TOKEN_SECONDS / 2))))  # a fresh token every half lifetime
         for _path, kind, ns, name in self.credential_refs():
             info = cache.get_object(kind, ns, name)
             parts.append(info.resource_version if info else "-")
@@ -176,7 +179,7 @@ def build_provider(store: ResolvedStore, api: KubeApi) -> SecretProvider:
                 config["passphrase"] = secret(f"{base}.passphraseSecretRef", _ref(spec, "passphraseSecretRef")).decode()
             return registry.create("local", **config)
         if store.provider_type == "vault":
-            return registry.create("vault", **_vault_config(store, secret))
+            return registry.create("vault", **_vault_config(store, secret, api))
         if store.provider_type == "azure":
             return registry.create("azure", **_azure_config(store, secret))
     except IsolationError as exc:
@@ -186,28 +189,107 @@ def build_provider(store: ResolvedStore, api: KubeApi) -> SecretProvider:
     raise StoreNotReadyError(f"unsupported provider type {store.provider_type!r}")
 
 
-def _vault_config(store: ResolvedStore, secret: Any) -> dict[str, Any]:
+def _vault_config(store: ResolvedStore, secret: Any, api: KubeApi) -> dict[str, Any]:
     spec = store.provider_spec
     base = "spec.provider.vault"
     auth = _ref(spec, "auth")
     config: dict[str, Any] = {
-        "url": spec.get("server"),
+        "vault_url": spec.get("server"),
         "mount_point": spec.get("path") or "secret",
-        "kv_version": 1 if spec.get("version") == "v1" else 2,
+        "version": spec.get("version") or "v2",
     }
     if spec.get("namespace"):
         config["namespace"] = spec["namespace"]
+    ca_pem: bytes | None = None
+    if spec.get("caBundle"):
+        ca_pem = base64.b64decode(str(spec["caBundle"]))
+    elif isinstance(spec.get("caProvider"), Mapping):
+        ca = _ref(spec, "caProvider")
+        ns = credential_namespace(store.kind, store.namespace, ca, f"{base}.caProvider")
+        ca_pem = _read_secret_key(api, str(ca.get("type") or "Secret"), ns, str(ca["name"]), str(ca["key"]), f"{base}.caProvider")
+    if ca_pem is not None:
+        config["ca_bundle"] = _ca_file(store, ca_pem)
     if auth.get("tokenSecretRef"):
-        config["token"] = secret(f"{base}.auth.tokenSecretRef", _ref(auth, "tokenSecretRef")).decode().strip()
+        config["vault_token"] = secret(f"{base}.auth.tokenSecretRef", _ref(auth, "tokenSecretRef")).decode().strip()
     elif auth.get("appRole"):
         approle = _ref(auth, "appRole")
-        config["auth_method"] = "approle"
-        config["role_id"] = approle.get("roleId")
-        config["secret_id"] = secret(f"{base}.auth.appRole.secretRef", _ref(approle, "secretRef")).decode().strip()
-        config["auth_mount_point"] = approle.get("path") or "approle"
+        config["auth"] = {"approle": {
+            "role_id": approle.get("roleId"),
+            "secret_id": secret(f"{base}.auth.appRole.secretRef", _ref(approle, "secretRef")).decode().strip(),
+            "mount_point": approle.get("path") or "approle",
+        }}
     elif auth.get("kubernetes"):
-        raise StoreNotReadyError(f"{base}.auth.kubernetes: not supported by this operator version yet")
+        k8s_auth = _ref(auth, "kubernetes")
+        sa = _ref(k8s_auth, "serviceAccountRef")
+        sa_ns = credential_namespace(store.kind, store.namespace, sa, f"{base}.auth.kubernetes.serviceAccountRef")
+        # Never a token for the apiserver's own audience: a store author could send it to any server URL.
+        jwt = request_service_account_token(api, sa_ns, str(sa.get("name")), list(sa.get("audiences") or ["vault"]),
+                                            f"{base}.auth.kubernetes.serviceAccountRef")
+        config["auth"] = {"kubernetes": {"role": k8s_auth.get("role"), "jwt": jwt,
+                                         "mount_point": k8s_auth.get("mountPath") or "kubernetes"}}
     return config
+
+
+#: Lifetime of ServiceAccount tokens requested for Vault/Azure logins; providers are rebuilt before it ends.
+SA_TOKEN_SECONDS = 3600
+
+
+def request_service_account_token(api: KubeApi, namespace: str, name: str, audiences: list[str], field: str) -> str:
+    """A short-lived token of a ServiceAccount of the store's namespace (TokenRequest)."""
+    forbidden = _apiserver_audiences(api)
+    if any(a in forbidden or "kubernetes.default.svc" in a for a in audiences):
+        raise StoreNotReadyError(f"{field}.audiences: a token for the Kubernetes API's own audience is never requested")
+    body: dict[str, Any] = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                            "spec": {"expirationSeconds": SA_TOKEN_SECONDS}}
+    if audiences:
+        body["spec"]["audiences"] = audiences
+    try:
+        answer = api.request("create", "POST", "serviceaccounts",
+                             api.path("serviceaccounts", namespace, name, "token"), body=body)
+    except ApiError as exc:
+        raise StoreNotReadyError(f"{field}: cannot request a token for ServiceAccount {namespace}/{name}: {exc.status} {exc.reason}") from exc
+    token = (answer.get("status") or {}).get("token")
+    if not token:
+        raise StoreNotReadyError(f"{field}: TokenRequest for {namespace}/{name} returned no token")
+    return str(token)
+
+
+_ISSUERS: list[set[str]] = []
+
+
+def _apiserver_audiences(api: KubeApi) -> set[str]:
+    """The service-account issuer (the apiserver's default audience), read once from its OIDC discovery."""
+    if not _ISSUERS:
+        found: set[str] = set()
+        try:
+            import json  # noqa: PLC0415
+
+            issuer = json.loads(api.get_text("/.well-known/openid-configuration")).get("issuer")
+            if issuer:
+                found.add(str(issuer))
+        except (ApiError, ValueError):
+            pass
+        _ISSUERS.append(found)
+    return _ISSUERS[0]
+
+
+_CA_DIR: list[str] = []
+
+
+def _ca_file(store: ResolvedStore, pem: bytes) -> str:
+    """Write a CA bundle to a private temporary file (hvac wants a path); one file per store."""
+    import hashlib  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    if not _CA_DIR:
+        _CA_DIR.append(tempfile.mkdtemp(prefix="config-manager-ca-"))
+    name = hashlib.sha256(f"{store.key}\0".encode() + pem).hexdigest()[:24] + ".pem"
+    path = os.path.join(_CA_DIR[0], name)
+    if not os.path.exists(path):
+        with open(path, "wb") as handle:
+            handle.write(pem)
+    return path
 
 
 def _azure_config(store: ResolvedStore, secret: Any) -> dict[str, Any]:
