@@ -43,6 +43,8 @@ DEFAULT_RETRY_TOTAL = 2
 #: How long ``delete`` waits for a soft deletion to complete before purging.
 DEFAULT_DELETE_WAIT_SECONDS = 60.0
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
 #: Azure's limit on tags per secret.
 MAX_TAGS = 15
 
@@ -68,6 +70,7 @@ class AzureKeyVaultSecrets(SecretProvider):
         delete_wait_seconds: bound on waiting for a soft deletion to complete.
         **client_kwargs: passed to ``SecretClient`` (``api_version``, ``verify_challenge_resource``,
             ``connection_verify``, ``connection_timeout``, ``read_timeout``, ``retry_total``, ...).
+            For a loopback ``vault_url`` (an emulator), ``verify_challenge_resource`` defaults to False.
     """
 
     provider_type = "azure"
@@ -92,6 +95,10 @@ class AzureKeyVaultSecrets(SecretProvider):
             "read_timeout": DEFAULT_READ_TIMEOUT,
             "retry_total": DEFAULT_RETRY_TOTAL,
         }
+        if parts.hostname in _LOOPBACK_HOSTS or parts.hostname.endswith(".localhost"):
+            # An emulator on this machine answers the auth challenge for itself, not for an Azure domain;
+            # the check guards against sending tokens to a non-Azure host, which loopback cannot be.
+            kwargs["verify_challenge_resource"] = False
         kwargs.update(client_kwargs)
         self._credential = credential if credential is not None else _default_credential()
         self._client = SecretClient(vault_url=vault_url, credential=self._credential, **kwargs)
