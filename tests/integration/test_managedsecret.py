@@ -290,3 +290,27 @@ def test_admission_refuses_malformed_specs_naming_the_field(kube: KubeApi, names
             "apiVersion": "configmanager.io/v1alpha1", "kind": "ClusterSecretStore", "metadata": {"name": f"n-{uuid.uuid4().hex[:6]}"},
             "spec": {"provider": {"local": {"storage": {"name": "b", "namespace": "x"}, "keySecretRef": {"name": "k", "key": "k", "namespace": "x"}}}}})
     assert "spec.conditions" in str(err.value)
+
+
+def test_restart_converges_on_what_changed_while_down(kube: KubeApi, namespace: str, operator: OperatorProcess) -> None:
+    if operator.proc is None:
+        operator.start()
+    make_local_store(kube, namespace, values={"a": "1", "b": "2"})
+    kube.create("managedsecrets", namespace, managed_secret("gone", data={"a": "a"}))
+    kube.create("managedsecrets", namespace, managed_secret("edited", data={"a": "a"}))
+    kube.create("managedsecrets", namespace, managed_secret("calm", data={"a": "a"}))
+    for name in ("gone", "edited", "calm"):
+        wait_ready(kube, namespace, name)
+    calm = kube.get("managedsecrets", namespace, "calm")
+    operator.stop()
+    try:
+        kube.delete("secrets", namespace, "gone")
+        kube.patch("managedsecrets", namespace, "edited", {"spec": {"data": [{"secretKey": "b", "remoteRef": {"key": "b"}}]}})
+    finally:
+        operator.start()
+    wait_for(lambda: secret_data(kube, namespace, "gone") == {"a": "1"}, what="Secret deleted while down re-created")
+    wait_for(lambda: secret_data(kube, namespace, "edited") == {"b": "2"}, what="spec edited while down applied")
+    time.sleep(3)
+    calm2 = kube.get("managedsecrets", namespace, "calm")
+    assert calm is not None and calm2 is not None
+    assert calm2["metadata"]["resourceVersion"] == calm["metadata"]["resourceVersion"], "an unchanged object is not rewritten on restart"

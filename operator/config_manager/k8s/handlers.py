@@ -93,12 +93,36 @@ def _first_delay(body: Mapping[str, Any], default_refresh: str) -> float:
         refreshed = datetime.strptime(str(status.get("refreshTime")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     except (ValueError, TypeError):
         return spread
+    if not _outputs_intact(body):
+        return spread  # deleted or edited while we were away
     if interval <= 0:
         return spread  # check the target once after start (drift while we were away)
     age = (datetime.now(timezone.utc) - refreshed).total_seconds()
     if age >= interval:
         return spread
     return (interval - age) * (1.0 + random.uniform(0.0, RT.ctx.config.refresh_jitter))
+
+
+def _outputs_intact(body: Mapping[str, Any]) -> bool:
+    """True when the objects this ManagedSecret/ConfigBundle writes exist and hold what we wrote (cache only)."""
+    assert RT.ctx is not None
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    ns, name = str(meta.get("namespace")), str(meta.get("name"))
+    if body.get("kind") == "ConfigBundle":
+        output = spec.get("output") or {}
+        outputs = []
+        if (output.get("configMap") or {}).get("enabled", True):
+            outputs.append(("ConfigMap", (output.get("configMap") or {}).get("name") or name))
+        if (output.get("secret") or {}).get("enabled", True):
+            outputs.append(("Secret", (output.get("secret") or {}).get("name") or f"{name}-secret"))
+    else:
+        outputs = [("Secret", (spec.get("target") or {}).get("name") or name)]
+    for kind, obj_name in outputs:
+        info = RT.ctx.cache.get_object(kind, ns, str(obj_name))
+        if info is None or info.drifted():
+            return False
+    return True
 
 
 def _own_object_event(kind: str, table: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
@@ -312,8 +336,11 @@ def _object_event(kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) 
     info = cache.put_object(body)
     if not interested or cache.is_own_write(info):
         return  # nobody cares, or the echo of our own write
+    initial = event.get("type") is None  # kopf's initial listing: first sight of this object by this process
     for owner in interested:
         if owner[0] in ("SecretStore", "ClusterSecretStore"):
+            if initial:
+                continue  # not a change; the store is validated on its own first sight anyway
             _enqueue(owner, 0.5)
             RT.ctx.providers.forget_store(f"{owner[0]}/{owner[1]}/{owner[2]}")
             for dep in _dependents(owner[0], owner[2], owner[1] or None):
