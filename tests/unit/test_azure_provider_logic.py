@@ -102,3 +102,39 @@ def test_statuses_map_to_our_classes_and_never_quote_azure_text() -> None:
 )
 def test_network_failures_are_provider_unavailable(exc: BaseException) -> None:
     assert isinstance(_translate(exc), ProviderUnavailableError)
+
+
+# ---------------------------------------------------------------- credentials from settings (the operator's way)
+
+
+def test_service_principal_settings_build_a_client_secret_credential() -> None:
+    from azure.identity import ClientSecretCredential
+
+    from config_manager.providers import registry
+
+    provider = registry.create(
+        "azure", vault_url="https://kv.example.vault.azure.net/", tenant_id="t", client_id="c", client_secret="s3cret"
+    )
+    assert isinstance(provider._credential, ClientSecretCredential)  # type: ignore[attr-defined]
+    assert "s3cret" not in repr(provider) + provider.describe()
+
+
+def test_managed_identity_settings_build_a_managed_identity_credential() -> None:
+    from azure.identity import ManagedIdentityCredential
+
+    from config_manager.providers.azure import AzureKeyVaultSecrets
+
+    provider = AzureKeyVaultSecrets("https://kv.example.vault.azure.net/", managed_identity_client_id="mi")
+    assert isinstance(provider._credential, ManagedIdentityCredential)
+
+
+def test_incomplete_or_conflicting_credential_settings_are_named() -> None:
+    from config_manager.providers.azure import AzureKeyVaultSecrets
+
+    with pytest.raises(ConfigurationError, match="client_secret"):
+        AzureKeyVaultSecrets("https://kv.example.vault.azure.net/", tenant_id="t", client_id="c")
+    with pytest.raises(ConfigurationError, match="not both"):
+        AzureKeyVaultSecrets("https://kv.example.vault.azure.net/", tenant_id="t", client_id="c",
+                             client_secret="s", managed_identity_client_id="mi")
+    with pytest.raises(ConfigurationError, match="https"):
+        AzureKeyVaultSecrets("http://kv.example/", managed_identity_client_id="mi")

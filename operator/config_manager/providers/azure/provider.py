@@ -1,8 +1,8 @@
 """``AzureKeyVaultSecrets``: the ``SecretProvider`` for Azure Key Vault secrets.
 
 Built on ``azure-keyvault-secrets`` with any ``azure.core.credentials.TokenCredential`` (by default
-``DefaultAzureCredential``, imported only when needed, so ``azure-identity`` is optional when a
-credential is passed in). Keys are mapped to Azure names by ``names`` (reversibly; Azure forbids ``/``
+one built by ``credentials`` from plain settings, else ``DefaultAzureCredential``; azure-identity is
+imported only then, so it is optional when a credential is passed in). Keys are mapped to Azure names by ``names`` (reversibly; Azure forbids ``/``
 and ``_``), values to strings by ``values``, tags serve as metadata, and azure-core errors become ours in
 ``errors``.
 
@@ -31,6 +31,7 @@ from azure.keyvault.secrets import SecretClient, SecretProperties
 from ...errors import ConfigManagerError, ConfigurationError, ProviderUnavailableError
 from ..base import SecretProvider, SecretValue
 from . import names
+from .credentials import credential_from_settings
 from .errors import translate
 from .values import decode_value, encode_value
 
@@ -49,23 +50,15 @@ _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 MAX_TAGS = 15
 
 
-def _default_credential() -> TokenCredential:
-    try:
-        from azure.identity import DefaultAzureCredential
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ConfigurationError(
-            "azure: no credential given and azure-identity is not installed: pip install 'configmanagelib[azure]'"
-        ) from exc
-    credential: TokenCredential = DefaultAzureCredential()
-    return credential
-
-
 class AzureKeyVaultSecrets(SecretProvider):
     """Secrets in one Azure Key Vault.
 
     Args:
         vault_url: the vault, e.g. ``https://mykeyvault.vault.azure.net/``.
-        credential: any ``TokenCredential``; ``DefaultAzureCredential()`` when None.
+        credential: any ``TokenCredential``; when None, one is built from the settings below
+            (see ``credentials``), ``DefaultAzureCredential()`` when none are given.
+        tenant_id, client_id, client_secret: a service principal instead of ``credential``.
+        managed_identity_client_id: a user-assigned managed identity instead of ``credential``.
         purge_on_delete: purge deleted secrets (needs the purge permission) so their names are free at once.
         delete_wait_seconds: bound on waiting for a soft deletion to complete.
         **client_kwargs: passed to ``SecretClient`` (``api_version``, ``verify_challenge_resource``,
@@ -82,6 +75,10 @@ class AzureKeyVaultSecrets(SecretProvider):
         *,
         purge_on_delete: bool = False,
         delete_wait_seconds: float = DEFAULT_DELETE_WAIT_SECONDS,
+        tenant_id: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        managed_identity_client_id: str | None = None,
         **client_kwargs: Any,
     ) -> None:
         parts = urlsplit(vault_url or "")
@@ -100,7 +97,11 @@ class AzureKeyVaultSecrets(SecretProvider):
             # the check guards against sending tokens to a non-Azure host, which loopback cannot be.
             kwargs["verify_challenge_resource"] = False
         kwargs.update(client_kwargs)
-        self._credential = credential if credential is not None else _default_credential()
+        settings = {"tenant_id": tenant_id, "client_id": client_id, "client_secret": client_secret,
+                    "managed_identity_client_id": managed_identity_client_id}
+        if credential is not None and any(settings.values()):
+            raise ConfigurationError("azure: give a credential object or credential settings, not both")
+        self._credential = credential if credential is not None else credential_from_settings(**settings)
         self._client = SecretClient(vault_url=vault_url, credential=self._credential, **kwargs)
 
     # ------------------------------------------------------------------ description
