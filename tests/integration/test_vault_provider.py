@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hvac import exceptions as hvac_exc
 
 from config_manager.errors import (
     AuthenticationError,
@@ -154,6 +155,20 @@ def test_v2_versions_leave_out_deleted_ones(vault_server: VaultServer, prefix: s
     assert caught.value.key == f"{prefix}/k"
     with pytest.raises(SecretNotFoundError):
         kv.versions(f"{prefix}/never")
+
+
+def test_v2_a_soft_deleted_latest_version_reads_as_missing_and_delete_clears_it(
+    vault_server: VaultServer, prefix: str
+) -> None:
+    kv = _provider(vault_server)
+    kv.set(f"{prefix}/k", "a")
+    vault_server.admin.secrets.kv.v2.delete_latest_version_of_secret(path=f"{prefix}/k", mount_point="secret")
+    assert not kv.exists(f"{prefix}/k")
+    with pytest.raises(SecretNotFoundError):
+        kv.get(f"{prefix}/k")
+    assert kv.delete(f"{prefix}/k") is True  # the metadata and the deleted version were still there
+    with pytest.raises(hvac_exc.InvalidPath):
+        vault_server.admin.secrets.kv.v2.read_secret_metadata(path=f"{prefix}/k", mount_point="secret")
 
 
 def test_v2_custom_metadata(vault_server: VaultServer, prefix: str) -> None:

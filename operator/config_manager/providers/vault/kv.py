@@ -85,7 +85,11 @@ class KVEngine(ABC):
 
     @abstractmethod
     def exists(self, path: str) -> bool:
-        """True when something is stored at ``path``."""
+        """True when ``read(path)`` would find a value (on v2: the latest version is neither deleted nor destroyed)."""
+
+    def present(self, path: str) -> bool:
+        """True when anything is kept at ``path``, even only metadata or deleted versions (what delete removes)."""
+        return self.exists(path)
 
     def list(self, folder: str) -> list[str]:
         """Direct children of ``folder`` ('' for the mount root); sub-folders end with '/'."""
@@ -193,7 +197,15 @@ class KVv2(KVEngine):
             meta = self._metadata(path)
         except hvac_exc.InvalidPath:
             return False
-        return bool(meta.get("versions"))
+        current = (meta.get("versions") or {}).get(str(meta.get("current_version"))) or {}
+        return bool(current) and not current.get("deletion_time") and not current.get("destroyed")
+
+    def present(self, path: str) -> bool:
+        try:
+            self._metadata(path)
+        except hvac_exc.InvalidPath:
+            return False
+        return True
 
     def _list(self, folder: str) -> Any:
         return self.client.secrets.kv.v2.list_secrets(path=folder, mount_point=self.mount_point)

@@ -271,7 +271,7 @@ class HashiCorpVaultSecrets(SecretProvider):
     def delete(self, key: str) -> bool:
         """Delete the key; on KV v2 every version and the metadata go (``vault kv metadata delete``)."""
         path = _check_key(key)
-        if not self._call("checking", key, lambda: self._engine.exists(path)):
+        if not self._call("checking", key, lambda: self._engine.present(path)):
             return False
         self._call("deleting", key, lambda: self._engine.delete(path))
         return True
