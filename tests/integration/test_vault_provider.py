@@ -266,6 +266,20 @@ def test_approle_login_reads_and_logs_in_again_after_revocation(vault_server: Va
     assert secret_id not in repr(kv) and role_id not in repr(kv)
 
 
+def test_concurrent_reads_share_one_login(vault_server: VaultServer, prefix: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _provider(vault_server).set(f"app/{prefix}", "shared")
+    role_id, secret_id = vault_server.create_approle(f"conc{prefix}", ["app-read"])
+    kv = _provider(vault_server, vault_token=None, auth=AppRoleAuth(role_id=role_id, secret_id=secret_id))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        values = list(pool.map(lambda _: kv.get(f"app/{prefix}").value, range(200)))
+    assert values == ["shared"] * 200
+    accessors = vault_server.admin.list("auth/token/accessors")["data"]["keys"]
+    metas = [vault_server.admin.auth.token.lookup_accessor(a)["data"].get("meta") or {} for a in accessors]
+    assert sum(1 for meta in metas if meta.get("role_name") == f"conc{prefix}") == 1
+
+
 def test_approle_tokens_are_renewed_before_their_lease_ends(vault_server: VaultServer, prefix: str) -> None:
     _provider(vault_server).set(f"app/{prefix}", "fresh")
     role_id, secret_id = vault_server.create_approle(f"short{prefix}", ["app-read"], token_ttl="3s")

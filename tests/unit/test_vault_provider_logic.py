@@ -197,3 +197,9 @@ def test_constructor_checks_its_arguments() -> None:
     with pytest.raises(ConfigurationError, match="URL"):
         HashiCorpVaultSecrets("vault.example", TOKEN)
     assert HashiCorpVaultSecrets("http://v", TOKEN, version=1).version == "v1"
+
+
+def test_a_namespace_is_sent_with_every_request() -> None:
+    provider = HashiCorpVaultSecrets("http://v", TOKEN, namespace="team-a")
+    assert provider._client.adapter.namespace == "team-a"
+    assert "namespace 'team-a'" in provider.describe()
