@@ -68,3 +68,21 @@ def test_bundle_missing_source_is_reported_and_outputs_kept(kube: KubeApi, names
     cb = wait_ready(kube, namespace, "b", plural="configbundles", status="False", reason="SourceError")
     assert "spec.sources[0]" in condition(cb)["message"]
     assert (kube.get("configmaps", namespace, "b") or {}).get("data") == {"config.yaml": "a: 1\n"}
+
+
+def test_bundle_opens_an_encrypted_source_with_a_local_store_key(kube: KubeApi, namespace: str, running_operator: OperatorProcess) -> None:
+    from config_manager import crypto
+
+    store = make_local_store(kube, namespace)
+    blob = crypto.encrypt(json.dumps({"smtp": {"password": "enc-secret"}, "smtp_host": "mail"}).encode(), key=store.key)
+    kube.create("secrets", namespace, {"metadata": {"name": "enc"}, "data": {"config.json.enc": base64.b64encode(blob).decode()}})
+    kube.create("configbundles", namespace, {
+        "apiVersion": API, "kind": "ConfigBundle", "metadata": {"name": "e"},
+        "spec": {"storeRef": {"name": "local"},
+                 "sources": [{"encrypted": {"name": "enc", "key": "config.json.enc", "format": "json"}}],
+                 "output": {"format": "yaml"}}})
+    wait_ready(kube, namespace, "e", plural="configbundles")
+    masked = yaml.safe_load((kube.get("configmaps", namespace, "e") or {})["data"]["config.yaml"])
+    real = yaml.safe_load(base64.b64decode((kube.get("secrets", namespace, "e-secret") or {})["data"]["config.yaml"]))
+    assert real == {"smtp": {"password": "enc-secret"}, "smtp_host": "mail"}
+    assert masked == {"smtp": {"password": "[MASKED]"}, "smtp_host": "[MASKED]"}, "everything from an encrypted source is secret"

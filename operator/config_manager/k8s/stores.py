@@ -78,7 +78,8 @@ class ResolvedStore:
     def fingerprint(self, cache: ClusterCache) -> str:
         """Changes when the store or any object it references changes (from the cache, no API call)."""
         parts = [self.resource_version]
-        if self.provider_type == "vault" and "kubernetes" in (self.provider_spec.get("auth") or {}):
+        if (self.provider_type == "vault" and "kubernetes" in (self.provider_spec.get("auth") or {})) or \
+                (self.provider_type == "azure" and self.provider_spec.get("authType") == "WorkloadIdentity"):
             parts.append(str(int(time.time() // (SA_TOKEN_SECONDS / 2))))  # a fresh token every half lifetime
         for _path, kind, ns, name in self.credential_refs():
             info = cache.get_object(kind, ns, name)
@@ -181,7 +182,7 @@ def build_provider(store: ResolvedStore, api: KubeApi) -> SecretProvider:
         if store.provider_type == "vault":
             return registry.create("vault", **_vault_config(store, secret, api))
         if store.provider_type == "azure":
-            return registry.create("azure", **_azure_config(store, secret))
+            return registry.create("azure", **_azure_config(store, secret, api))
     except IsolationError as exc:
         raise StoreNotReadyError(str(exc)) from None
     except ConfigurationError as exc:
@@ -292,18 +293,33 @@ def _ca_file(store: ResolvedStore, pem: bytes) -> str:
     return path
 
 
-def _azure_config(store: ResolvedStore, secret: Any) -> dict[str, Any]:
+def _azure_config(store: ResolvedStore, secret: Any, api: KubeApi) -> dict[str, Any]:
+    """Azure Key Vault: a credential object built from the referenced Secrets (azure-identity, lazily)."""
     spec = store.provider_spec
     base = "spec.provider.azure"
-    config: dict[str, Any] = {"vault_url": spec.get("vaultUrl")}
+    try:
+        from azure import identity  # noqa: PLC0415 - optional extra, only needed for azure stores
+    except ImportError as exc:
+        raise StoreNotReadyError(f"{base}: the operator image lacks azure-identity (configmanagelib[azure])") from exc
     auth_type = spec.get("authType") or "ServicePrincipal"
+    credential: Any
     if auth_type == "ServicePrincipal":
         refs = _ref(spec, "authSecretRef")
-        config["tenant_id"] = spec.get("tenantId")
-        config["client_id"] = secret(f"{base}.authSecretRef.clientId", _ref(refs, "clientId")).decode().strip()
-        config["client_secret"] = secret(f"{base}.authSecretRef.clientSecret", _ref(refs, "clientSecret")).decode().strip()
+        credential = identity.ClientSecretCredential(
+            tenant_id=str(spec.get("tenantId") or ""),
+            client_id=secret(f"{base}.authSecretRef.clientId", _ref(refs, "clientId")).decode().strip(),
+            client_secret=secret(f"{base}.authSecretRef.clientSecret", _ref(refs, "clientSecret")).decode().strip(),
+        )
     elif auth_type == "ManagedIdentity":
-        config["managed_identity_client_id"] = spec.get("identityId")
-    else:
-        raise StoreNotReadyError(f"{base}.authType: WorkloadIdentity is not supported by this operator version yet")
-    return config
+        credential = identity.ManagedIdentityCredential(client_id=spec.get("identityId") or None)
+    else:  # WorkloadIdentity: a federated ServiceAccount token, exchanged by Azure AD
+        sa = _ref(spec, "serviceAccountRef")
+        sa_ns = credential_namespace(store.kind, store.namespace, sa, f"{base}.serviceAccountRef")
+        jwt = request_service_account_token(api, sa_ns, str(sa.get("name")),
+                                            list(sa.get("audiences") or ["api://AzureADTokenExchange"]),
+                                            f"{base}.serviceAccountRef")
+        if not spec.get("tenantId") or not spec.get("identityId"):
+            raise StoreNotReadyError(f"{base}: WorkloadIdentity needs tenantId and identityId (the application's client ID)")
+        credential = identity.ClientAssertionCredential(
+            tenant_id=str(spec["tenantId"]), client_id=str(spec["identityId"]), func=lambda: jwt)
+    return {"vault_url": spec.get("vaultUrl"), "credential": credential}
