@@ -114,6 +114,16 @@ def main() -> int:
         results["all_ready_s"] = round(total, 1)
         results["bulk_operator"] = delta(o3, o2)
         results["bulk_apiserver"] = delta(a3, a2)
+        # 4. restart with everything in sync: what does start-up cost?
+        op.stop()
+        o4, a4 = {}, apiserver_counts(kube)
+        restart = time.monotonic()
+        op.start()
+        healthy = time.monotonic() - restart
+        time.sleep(20)
+        results["restart_healthy_s"] = round(healthy, 1)
+        results["restart_first_20s_operator"] = delta(op.metrics(), o4)
+        results["restart_first_20s_apiserver"] = delta(apiserver_counts(kube), a4)
     finally:
         op.stop()
         kube.delete("namespaces", None, ns)

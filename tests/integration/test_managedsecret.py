@@ -314,3 +314,17 @@ def test_restart_converges_on_what_changed_while_down(kube: KubeApi, namespace: 
     calm2 = kube.get("managedsecrets", namespace, "calm")
     assert calm is not None and calm2 is not None
     assert calm2["metadata"]["resourceVersion"] == calm["metadata"]["resourceVersion"], "an unchanged object is not rewritten on restart"
+
+
+def test_restart_over_many_objects_completes_indexing(kube: KubeApi, namespace: str, operator: OperatorProcess) -> None:
+    """More objects than any kopf worker limit: start-up must still get past the initial indexing."""
+    if operator.proc is None:
+        operator.start()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: kube.create("configmaps", namespace, {"metadata": {"name": f"cm-{i}"}, "data": {"a": "b"}}), range(300)))
+    operator.restart()
+    make_local_store(kube, namespace, values={"k": "v"})
+    kube.create("managedsecrets", namespace, managed_secret("after", data={"k": "k"}))
+    wait_ready(kube, namespace, "after", timeout=60)

@@ -132,7 +132,10 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> N
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
     settings.execution.max_workers = 2  # kopf runs no sync handlers of ours
-    settings.queueing.worker_limit = 200  # bounded per-object kopf workers (our handlers are in-memory only)
+    # settings.queueing.worker_limit stays None (unbounded): with index handlers, every object's kopf worker
+    # waits until *all* objects are indexed, so a limit below the object count deadlocks the start-up
+    # (found by bench/managedsecrets.py: a restart over 3,000 objects never got past indexing).
+    # Our event handlers only touch memory; the bound on API concurrency is OperatorConfig.workers.
     if config.peering:
         settings.peering.name = config.peering
         settings.peering.standalone = False
