@@ -328,3 +328,17 @@ def test_restart_over_many_objects_completes_indexing(kube: KubeApi, namespace: 
     make_local_store(kube, namespace, values={"k": "v"})
     kube.create("managedsecrets", namespace, managed_secret("after", data={"k": "k"}))
     wait_ready(kube, namespace, "after", timeout=60)
+
+
+def test_masked_configmap_view_shows_keys_and_metadata_only(kube: KubeApi, namespace: str, running_operator: OperatorProcess) -> None:
+    make_local_store(kube, namespace, values={"pw": "masked-canary"})
+    kube.create("managedsecrets", namespace, managed_secret(
+        "mv", data={"pw": "pw"}, target={"configMap": {"enabled": True}},
+        metadata={"tier": "restricted", "owner": "team-a"}))
+    wait_ready(kube, namespace, "mv")
+    cm = wait_for(lambda: kube.get("configmaps", namespace, "mv-masked"), what="masked ConfigMap")
+    assert cm["data"] == {"pw": "[MASKED]", "_meta.tier": "restricted", "_meta.owner": "team-a", "_meta.secret": "mv"}
+    assert "masked-canary" not in repr(cm)
+    assert (kube.get("secrets", namespace, "mv") or {})["metadata"]["labels"]["configmanager.io/tier"] == "restricted"
+    kube.patch("managedsecrets", namespace, "mv", {"spec": {"target": {"configMap": {"enabled": False}}}})
+    wait_for(lambda: kube.get("configmaps", namespace, "mv-masked") is None, what="masked ConfigMap removed when switched off")

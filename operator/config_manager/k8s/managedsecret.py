@@ -184,6 +184,8 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
         outcome = write(ctx.api, ctx.cache, secret)
         if spec.target.masked_configmap and outcome.result in (WriteResult.CREATED, WriteResult.UPDATED, WriteResult.UNCHANGED):
             write(ctx.api, ctx.cache, desired_masked_configmap(body, spec, sorted(secret.data)))
+        elif not spec.target.masked_configmap:
+            cleanup_masked(ctx, body, f"{spec.target.name}-masked")  # switched off: no request unless it exists
     except SyncFailure as exc:
         stats.consecutive_failures += 1
         log.warning("ManagedSecret %s/%s: %s: %s", namespace, name, exc.reason, exc)
@@ -303,6 +305,6 @@ def _finish(
 
 
 def cleanup_masked(ctx: Context, body: Mapping[str, Any], name: str) -> None:
-    """Remove a masked ConfigMap we own that the spec no longer asks for (not used yet)."""
+    """Remove a masked ConfigMap we own that the spec no longer asks for."""
     delete_if_ours(ctx.api, ctx.cache, "ConfigMap", body["metadata"]["namespace"], name, f"{KIND}/{body['metadata']['name']}")
 
