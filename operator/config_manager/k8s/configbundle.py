@@ -40,6 +40,12 @@ _SOURCE_MEMO: dict[tuple[str, str, str], tuple[str, dict[str, str]]] = {}
 _MEMO_LOCK = threading.Lock()
 
 
+def forget_source(namespace: str, kind: str, name: str) -> None:
+    """Drop what was read from a source object that is gone."""
+    with _MEMO_LOCK:
+        _SOURCE_MEMO.pop((namespace, kind, name), None)
+
+
 def _leaf_paths(data: Any, prefix: tuple[str, ...] = ()) -> set[str]:
     if isinstance(data, Mapping):
         out: set[str] = set()

@@ -63,10 +63,6 @@ def _key(kind: str, body: Mapping[str, Any]) -> Key:
     return (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
-def _plain(body: Any) -> dict[str, Any]:
-    return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in dict(body).items()}
-
-
 def _to_dict(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {k: _to_dict(v) for k, v in obj.items()}
@@ -330,6 +326,7 @@ def _object_event(kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) 
     interested = cache.interested(namespace, kind, name)
     if event.get("type") == "DELETED":
         cache.drop_object(kind, namespace, name)
+        configbundle.forget_source(namespace, kind, name)
         for owner in interested:
             _enqueue(owner, 0.0)
         return

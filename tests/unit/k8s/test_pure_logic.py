@@ -257,3 +257,14 @@ def test_kopf_body_logs_are_redacted(message: str) -> None:
     assert BodyRedactingFilter().filter(record)
     assert "hunter2" not in record.getMessage() and "aHVudGVyMg" not in record.getMessage()
     assert record.getMessage().endswith("<redacted>")
+
+
+# -- ConfigBundle helpers ------------------------------------------------------------------------------
+
+
+def test_env_style_source_strips_prefix_nests_and_lowercases() -> None:
+    from config_manager.k8s.configbundle import _env_tree, _leaf_paths
+
+    tree = _env_tree({"APP_DB__HOST": "h", "APP_DB__PASSWORD": "p", "APP_DEBUG": "1", "OTHER": "x"}, "APP_", "__")
+    assert tree == {"db": {"host": "h", "password": "p"}, "debug": "1"}
+    assert _leaf_paths(tree) == {"db.host", "db.password", "debug"}
