@@ -1,6 +1,8 @@
 """Shared pytest configuration: fixtures for the real components are loaded as plugins.
 
 - tests.helpers.cluster: ``cluster`` / ``namespace`` (local control plane, or --use-existing-cluster)
+- tests.helpers.vault_server: ``vault_server`` (HashiCorp Vault 1.14, MPL, dev mode over TLS)
+- tests.helpers.azure_server: ``lowkey_vault`` (Azure Key Vault emulator, when its jar can be had)
 """
 
-pytest_plugins = ["tests.helpers.cluster"]
+pytest_plugins = ["tests.helpers.cluster", "tests.helpers.vault_server", "tests.helpers.azure_server"]

@@ -38,7 +38,7 @@ kube_ldflags() {
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm)
+[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm vault)
 for c in "${want[@]}"; do
   case "$c" in
     etcd) build etcd "$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3 ;;
