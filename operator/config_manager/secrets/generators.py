@@ -6,6 +6,10 @@ function of keyword options returning the new value; ``generator_from_spec({"typ
 "length": 24})`` turns declarative configuration (the operator's rotation spec) into a zero-argument
 callable for ``schedule_rotation``. ``register_generator`` adds a plug-in type.
 
+The operator's ``spec.rotation.generator`` uses the same function; its Kubernetes-style options are
+accepted here too: ``length`` in characters for ``token`` / ``hex`` (bits for ``rsa``) and
+``characterClasses`` (``lower``, ``upper``, ``digits``, ``symbols``) for ``password``.
+
 Every generator draws from the operating system's CSPRNG (``secrets``).
 """
 
@@ -109,15 +113,51 @@ def generator_types() -> list[str]:
     return sorted(_GENERATORS)
 
 
+_CLASS_FLAGS = {"lower": "lowercase", "upper": "uppercase", "digits": "digits", "symbols": "symbols"}
+
+
+def _truncated(factory: Callable[..., str], length: int, **options: Any) -> str:
+    return factory(**options)[:length]
+
+
+def _normalise(kind: str, options: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """Map the declarative (CRD) spelling of options onto the generator's own keyword arguments."""
+    factory = _GENERATORS[kind]
+    classes = options.pop("characterClasses", None)
+    if classes is not None:
+        if factory is not password:
+            raise ConfigurationError(f"characterClasses applies to password generators, not {kind!r}")
+        unknown = set(classes) - set(_CLASS_FLAGS)
+        if unknown or not classes:
+            raise ConfigurationError(f"characterClasses must name some of {sorted(_CLASS_FLAGS)}")
+        for name, flag in _CLASS_FLAGS.items():
+            options.setdefault(flag, name in classes)
+    length = options.get("length")
+    if length is not None and factory in (urlsafe_token, hex_token):
+        options.pop("length")
+        if not isinstance(length, int) or length < 1:
+            raise ConfigurationError(f"length of a {kind!r} generator must be a positive integer")
+        nbytes = -(-length * 3 // 4) if factory is urlsafe_token else -(-length // 2)
+        return partial(_truncated, factory, length), {"nbytes": nbytes}
+    if length is not None and factory is rsa_private_key_pem:
+        options["bits"] = options.pop("length")
+    return factory, options
+
+
 def generator_from_spec(spec: str | Mapping[str, Any]) -> Callable[[], Any]:
     """A zero-argument generator from ``"uuid"`` or ``{"type": "password", "length": 24, ...}``."""
     options = {"type": spec} if isinstance(spec, str) else dict(spec)
     kind = options.pop("type", None)
     if kind not in _GENERATORS:
         raise ConfigurationError(f"unknown generator type {kind!r}; known: {', '.join(generator_types())}")
-    factory = _GENERATORS[kind]
+    factory, options = _normalise(str(kind), options)
+    target = factory.func if isinstance(factory, partial) else factory
+    if isinstance(factory, partial):
+        target = factory.args[0]
     try:
-        inspect.signature(factory).bind(**options)  # fail now on unknown options, not at the first rotation
+        inspect.signature(target).bind(**options)  # fail now on unknown options, not at the first rotation
     except TypeError as exc:
         raise ConfigurationError(f"bad options for generator {kind!r}: {exc}") from None
+    if target is rsa_private_key_pem and int(options.get("bits", 3072)) < 2048:
+        raise ConfigurationError("RSA keys must have at least 2048 bits")
     return partial(factory, **options)

@@ -309,11 +309,14 @@ class SecretsManager:
         interval_hours: float,
         generator_func: Callable[[], Any],
         provider_name: str | None = None,
+        *,
+        cron: str | None = None,
     ) -> None:
         """Rotate ``key`` every ``interval_hours`` with values from ``generator_func()``.
 
-        Nothing runs by itself: call ``check_rotations()`` periodically. A key that does not exist yet
-        is created at the next check.
+        With ``cron`` (5 fields, UTC) the key follows that schedule instead, and ``interval_hours``
+        only caps the retry backoff. Nothing runs by itself: call ``check_rotations()`` periodically.
+        A key that does not exist yet is created at the next check.
         """
         name, provider = self._resolve(provider_name)
         if not isinstance(interval_hours, (int, float)) or interval_hours <= 0:
@@ -324,8 +327,8 @@ class SecretsManager:
         except SecretNotFoundError:
             current_since, exists = None, False
         self._schedule.schedule(key, name, timedelta(hours=interval_hours), generator_func,
-                                now=self._clock(), exists=exists, current_since=current_since)
-        self._audit_event("schedule", key, name, "ok", f"every {interval_hours} h")
+                                now=self._clock(), exists=exists, current_since=current_since, cron=cron)
+        self._audit_event("schedule", key, name, "ok", f"cron {cron}" if cron else f"every {interval_hours} h")
 
     def unschedule_rotation(self, key: str, provider_name: str | None = None) -> bool:
         return self._schedule.unschedule(key, self._resolve(provider_name)[0])

@@ -9,6 +9,10 @@ stays in place meanwhile.
 A job for a key that does not exist yet is due at once (its first value is generated); a job for an
 existing key is due one interval after the key's current version was written (or after scheduling,
 when the provider does not say when that was).
+
+A job's cadence is an interval or a cron expression (5 fields, UTC, via ``croniter``): ``Cadence``
+computes "next rotation after T" for both, and is what the operator's ManagedSecret rotation uses too,
+so the library and the operator share one definition of when a rotation is due.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -25,6 +29,42 @@ RETRY_BASE = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
 
 JobKey = tuple[str, str]  # (provider name, secret key)
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often a value is rotated: a fixed ``interval`` or a ``cron`` expression (UTC), exactly one."""
+
+    interval: timedelta | None = None
+    cron: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.interval is None) == (self.cron is None):
+            raise ConfigurationError("a rotation cadence needs an interval or a cron schedule, not both")
+        if self.interval is not None and self.interval <= timedelta(0):
+            raise ConfigurationError("rotation interval must be positive")
+        if self.cron is not None:
+            from croniter import croniter  # noqa: PLC0415 - optional dependency (the operator extra)
+
+            if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
+                raise ConfigurationError(f"rotation schedule {self.cron!r} is not a 5-field cron expression")
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first rotation time strictly after ``moment`` (timezone-aware; UTC for cron)."""
+        if self.interval is not None:
+            return moment + self.interval
+        from croniter import croniter  # noqa: PLC0415
+
+        utc = moment.astimezone(timezone.utc)
+        nxt: datetime = croniter(self.cron, utc).get_next(datetime)
+        return nxt if nxt.tzinfo else nxt.replace(tzinfo=timezone.utc)
+
+    def typical_gap(self, around: datetime) -> timedelta:
+        """The interval, or the gap between the next two cron firings (caps retry backoff)."""
+        if self.interval is not None:
+            return self.interval
+        first = self.next_after(around)
+        return self.next_after(first) - first
 
 
 @dataclass(frozen=True)
@@ -38,6 +78,11 @@ class RotationJob:
     failures: int = 0
     rotations: int = 0
     last_error: str | None = None  # an error class name, never a message that could hold a value
+    cron: str | None = None  # when set, the job follows this cron schedule (UTC) instead of ``interval``
+
+    @property
+    def cadence(self) -> Cadence:
+        return Cadence(cron=self.cron) if self.cron else Cadence(interval=self.interval)
 
     @property
     def interval_hours(self) -> float:
@@ -49,6 +94,7 @@ class RotationJob:
             "key": self.key,
             "provider": self.provider,
             "interval_hours": self.interval_hours,
+            "cron": self.cron,
             "next_due": self.next_due.isoformat(),
             "last_rotated": self.last_rotated.isoformat() if self.last_rotated else None,
             "rotations": self.rotations,
@@ -83,18 +129,23 @@ class RotationSchedule:
         now: datetime,
         exists: bool,
         current_since: datetime | None = None,
+        cron: str | None = None,
     ) -> RotationJob:
-        """Add or replace the job for ``key``. See the module docstring for when it first falls due."""
+        """Add or replace the job for ``key``. See the module docstring for when it first falls due.
+
+        With ``cron``, the job follows the cron schedule; ``interval`` then only caps retry backoff.
+        """
         if interval <= timedelta(0):
             raise ConfigurationError(f"rotation interval for '{key}' must be positive")
         if not callable(generator):
             raise ConfigurationError(f"rotation generator for '{key}' must be callable")
+        cadence = Cadence(cron=cron) if cron else Cadence(interval=interval)
         if not exists:
             next_due = now
         else:
-            next_due = (current_since or now) + interval
+            next_due = cadence.next_after(current_since or now)
         job = RotationJob(key=key, provider=provider, interval=interval, generator=generator,
-                          next_due=next_due, last_rotated=current_since if exists else None)
+                          next_due=next_due, last_rotated=current_since if exists else None, cron=cron)
         with self._lock:
             self._jobs[(provider, key)] = job
         return job
@@ -121,7 +172,7 @@ class RotationSchedule:
 
     def succeeded(self, job: RotationJob, now: datetime) -> None:
         self._update(job, lambda current: replace(
-            current, last_rotated=now, next_due=now + current.interval, failures=0,
+            current, last_rotated=now, next_due=current.cadence.next_after(now), failures=0,
             rotations=current.rotations + 1, last_error=None))
 
     def failed(self, job: RotationJob, now: datetime, error: str) -> None:
