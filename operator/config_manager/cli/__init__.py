@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigManagerError
-from . import files, kube, output, store
+from . import files, kube, output, rotate, store
 from .errors import INTERRUPTED, USAGE, CliError, exit_code_for
 
 __all__ = ["build_parser", "main"]
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     store.register(commands)
     files.register(commands)
     kube.register(commands)
+    rotate.register(commands)
     return parser
 
 

@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
     parser.add_argument("--startup-spread", type=float, default=10.0)
     parser.add_argument("--stats-flush", type=float, default=900.0, help="seconds between statistics-only status writes")
     parser.add_argument("--no-workload-tracking", action="store_true", help="do not watch Pods/Deployments for usage")
+    parser.add_argument("--rotation-interval-scale", type=float, default=1.0,
+                        help="testing only: multiply rotation intervals (e.g. 0.1667 turns 1m into 10s)")
     args = parser.parse_args(argv)
     config = OperatorConfig(
         namespaces=list(args.namespace),
@@ -55,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
         stats_flush=args.stats_flush,
         track_workloads=not args.no_workload_tracking,
         peering=args.peering,
+        rotation_interval_scale=args.rotation_interval_scale if args.rotation_interval_scale > 0 else 1.0,
     )
     return args, config
 

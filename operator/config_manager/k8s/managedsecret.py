@@ -21,6 +21,7 @@ from ..errors import SecretNotFoundError, SecretsError
 from .context import Context
 from .isolation import IsolationError
 from .names import ANN_FORCE_SYNC, LABEL_TIER, MASK
+from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
 from .settings import REDACTOR
 from .spec import InvalidSpecError, ManagedSecretSpec, parse_managed_secret
 from .status import get_condition, now_iso, set_condition, status_patch
@@ -145,6 +146,11 @@ def desired_masked_configmap(body: Mapping[str, Any], spec: ManagedSecretSpec, k
 
 def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") -> float | None:
     """One pass over a ManagedSecret. Returns the delay until the next pass, or None."""
+    delay = _reconcile(ctx, namespace, name, reason=reason)
+    return rotation.next_delay(ctx, namespace, name, delay)  # rotation hook: come back when a rotation is due
+
+
+def _reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") -> float | None:
     body = ctx.cache.managed_secrets.get((namespace, name))
     if body is None:
         ctx.forget(KIND, namespace, name)
@@ -176,6 +182,10 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
         return _next(ctx, spec)
 
     try:
+        rot = rotation.before_sync(ctx, body, spec, status)  # rotation hook: intent + store write-back
+        if rot is not None:
+            spec, status = rot.spec, rot.status
+            extra["rotation"] = rot.rotation_status
         data, reads, store_key = fetch_data(ctx, body, spec, fresh=forced)
         if reads:
             stats.reads += reads
@@ -222,8 +232,12 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
     elif outcome.result is WriteResult.UPDATED:
         what = "repaired drift in" if outcome.drift_repaired else "updated"
         event = ("Normal", "Updated", f"Secret {spec.target.name!r} {what} ({len(secret.data)} keys)")
+    if rot is not None:  # rotation hook: restarts (debounced) and the completed rotation's status
+        extra["rotation"] = rotation.finish(ctx, rot, body, secret, outcome)
     _finish(ctx, body, status, stats, now, ready=("True", "SecretSynced", f"Secret {spec.target.name!r} is in sync"),
             usage=usage, extra=extra, force_value=force_value, event=event, force_write=written)
+    if rot is not None:
+        rotation.after_status(ctx, rot, body)  # rotation hook: Events, notification
     return _next(ctx, spec)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from . import handlers
+from .rotation import triggers as _rotation_triggers  # noqa: F401 - registers the rotation trigger handler after ours
 from .backoff import Backoff
 from .cache import ClusterCache
 from .context import Context

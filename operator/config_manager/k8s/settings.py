@@ -59,6 +59,8 @@ class OperatorConfig:
     """Identical Events for one object are posted at most once per window."""
     peering: str | None = None
     """kopf peering name for HA (None: standalone)."""
+    rotation_interval_scale: float = 1.0
+    """Testing only: rotation intervals are multiplied by this (the CRD admits no interval under 1m)."""
 
 
 class HashedDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):

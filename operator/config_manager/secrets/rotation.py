@@ -44,7 +44,7 @@ class Cadence:
         if self.interval is not None and self.interval <= timedelta(0):
             raise ConfigurationError("rotation interval must be positive")
         if self.cron is not None:
-            from croniter import croniter  # noqa: PLC0415 - optional dependency (the operator extra)
+            from croniter import croniter  # type: ignore[import-untyped]  # noqa: PLC0415 - optional (operator extra)
 
             if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
                 raise ConfigurationError(f"rotation schedule {self.cron!r} is not a 5-field cron expression")

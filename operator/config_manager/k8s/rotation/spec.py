@@ -1,0 +1,155 @@
+"""The typed ``ManagedSecret.spec.rotation``, and the sync spec it implies.
+
+Rotation reuses the library's engine: generators come from ``secrets.generators.generator_from_spec``
+(plug-ins registered there work here) and the cadence is a ``secrets.rotation.Cadence`` (interval or
+cron). A rotated key that ``spec.data`` does not map is kept in the store under its own name; with
+``keepPrevious`` the previous value lives in the store beside it (``<remote key><previousSuffix>``), so
+the ordinary store -> Secret sync carries both and a restart of the operator loses neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from ...errors import ConfigurationError
+from ...secrets.generators import generator_from_spec
+from ...secrets.rotation import Cadence
+from ..durations import parse_duration
+from ..spec import DataItem, InvalidSpecError, ManagedSecretSpec, RemoteRef
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class RotatedKey:
+    secret_key: str
+    remote: RemoteRef  # where the value lives in the store
+    previous: RemoteRef | None  # where the previous value lives (keepPrevious)
+    previous_secret_key: str | None
+    generator: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class RotationSpec:
+    enabled: bool
+    cadence: Cadence | None
+    keys: tuple[RotatedKey, ...]
+    write_back: bool
+    keep_previous: bool
+    previous_suffix: str
+    restart_mode: str  # Discover | Explicit | None
+    debounce: float
+    targets: tuple[Target, ...]
+    notify_url: str | None
+    notify_url_ref: SecretKeyRef | None
+    notify_hmac_ref: SecretKeyRef | None
+
+    @property
+    def key_names(self) -> list[str]:
+        return [k.secret_key for k in self.keys]
+
+
+def _ref(raw: Any, path: str) -> SecretKeyRef | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not raw.get("name") or not raw.get("key"):
+        raise InvalidSpecError(path, "needs name and key")
+    return SecretKeyRef(str(raw["name"]), str(raw["key"]))
+
+
+def parse_rotation(raw: Mapping[str, Any], spec: ManagedSecretSpec, *, interval_scale: float = 1.0) -> RotationSpec:
+    """Validate ``spec.rotation`` against the rest of the spec. Raises InvalidSpecError naming the field."""
+    path = "spec.rotation"
+    interval, cron = raw.get("interval"), raw.get("schedule")
+    if interval and cron:
+        raise InvalidSpecError(path, "set interval or schedule, not both")
+    cadence: Cadence | None = None
+    try:
+        if interval:
+            seconds = parse_duration(str(interval), f"{path}.interval") * interval_scale
+            cadence = Cadence(interval=timedelta(seconds=max(seconds, 1.0)))
+        elif cron:
+            cadence = Cadence(cron=str(cron))
+    except ConfigurationError as exc:
+        raise InvalidSpecError(f"{path}.schedule" if cron else f"{path}.interval", str(exc).split(": ", 1)[-1]) from None
+    if raw.get("writeBack", True) is False:
+        raise InvalidSpecError(f"{path}.writeBack", "false is not supported: the store is the source of truth of rotated values")
+    keep_previous = bool(raw.get("keepPrevious", False))
+    suffix = str(raw.get("previousSuffix") or "_previous")
+    by_key = {item.secret_key: item for item in spec.data}
+    names = [str(k) for k in raw.get("keys") or []] or [item.secret_key for item in spec.data]
+    if not names:
+        raise InvalidSpecError(f"{path}.keys", "name the keys to rotate (spec.data is empty)")
+    if len(set(names)) != len(names):
+        raise InvalidSpecError(f"{path}.keys", "duplicate key")
+    default_gen = raw.get("generator") or {}
+    per_key = raw.get("generators") or {}
+    for name in per_key:
+        if name not in names:
+            raise InvalidSpecError(f"{path}.generators[{name}]", "is not one of the rotated keys")
+    keys: list[RotatedKey] = []
+    for name in names:
+        gen_raw = dict(per_key.get(name) or default_gen)
+        gen_raw.setdefault("type", "password")
+        try:
+            generator = generator_from_spec(gen_raw)
+        except ConfigurationError as exc:
+            field = f"{path}.generators[{name}]" if name in per_key else f"{path}.generator"
+            raise InvalidSpecError(field, str(exc)) from None
+        item = by_key.get(name)
+        remote = item.remote if item is not None else RemoteRef(key=name)
+        if remote.version:
+            raise InvalidSpecError(f"{path}.keys", f"{name!r} is pinned to store version {remote.version}; a pinned key cannot rotate")
+        previous = RemoteRef(key=remote.key + suffix, property=remote.property) if keep_previous else None
+        if remote.property:
+            previous = RemoteRef(key=remote.key, property=remote.property + suffix) if keep_previous else None
+        keys.append(RotatedKey(name, remote, previous, name + suffix if keep_previous else None, generator))
+    restart = raw.get("restartWorkloads") or {}
+    mode = str(restart.get("mode") or "Discover")
+    try:
+        debounce = parse_duration(str(restart.get("debounce") or "30s"), f"{path}.restartWorkloads.debounce")
+    except ConfigurationError as exc:
+        raise InvalidSpecError(f"{path}.restartWorkloads.debounce", str(exc).split(": ", 1)[-1]) from None
+    targets = tuple(Target(str(t.get("kind")), str(t.get("name"))) for t in restart.get("targets") or [])
+    if mode == "Explicit" and not targets:
+        raise InvalidSpecError(f"{path}.restartWorkloads.targets", "mode Explicit needs at least one target")
+    notify = raw.get("notify") or {}
+    return RotationSpec(
+        enabled=bool(raw.get("enabled", True)),
+        cadence=cadence,
+        keys=tuple(keys),
+        write_back=True,
+        keep_previous=keep_previous,
+        previous_suffix=suffix,
+        restart_mode=mode,
+        debounce=debounce,
+        targets=targets,
+        notify_url=str(notify["url"]) if notify.get("url") else None,
+        notify_url_ref=_ref(notify.get("urlSecretRef"), f"{path}.notify.urlSecretRef"),
+        notify_hmac_ref=_ref(notify.get("hmacSecretRef"), f"{path}.notify.hmacSecretRef"),
+    )
+
+
+def sync_spec(spec: ManagedSecretSpec, rotation: RotationSpec) -> ManagedSecretSpec:
+    """``spec`` with data items for rotated keys it does not map and for their previous values."""
+    present = {item.secret_key for item in spec.data}
+    extra: list[DataItem] = []
+    for key in rotation.keys:
+        if key.secret_key not in present:
+            extra.append(DataItem(key.secret_key, key.remote))
+        if key.previous is not None and key.previous_secret_key and key.previous_secret_key not in present:
+            extra.append(DataItem(key.previous_secret_key, key.previous))
+    return replace(spec, data=spec.data + tuple(extra)) if extra else spec
