@@ -70,16 +70,32 @@ class OperatorProcess:
     proc: subprocess.Popen[bytes] | None = None
     port: int = field(default_factory=_free_port)
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, env: dict[str, str] | None = None, wait: bool = True) -> None:
+        """Start the operator; ``env`` adds variables (e.g. CONFIG_MANAGER_FAULT for crash tests)."""
         assert self.proc is None, "operator already running"
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **(env or {})}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "config_manager.k8s", *self.args, *extra,
              f"--liveness=http://127.0.0.1:{self.port}/healthz"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        wait_for(self.healthy, timeout=120, what="operator /healthz")
+        if wait:
+            wait_for(self.healthy, timeout=120, what="operator /healthz")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run (a crash, an OOM kill, a lost node)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """Wait until the process ends by itself (e.g. fault injection); returns its exit status."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout=timeout)
+        self.proc = None
+        return code
 
     def healthy(self) -> bool:
         if self.proc is None or self.proc.poll() is not None:
@@ -132,14 +148,28 @@ def crds(cluster: Any) -> None:
                     *(f"crd/{n}.configmanager.io" for n in ("secretstores", "clustersecretstores", "managedsecrets", "configbundles")))
 
 
+# Session operators started by the ``operator`` fixture, so ``no_background_operator`` can pause them.
+_SESSION_OPERATORS: list[OperatorProcess] = []
+
+
 @pytest.fixture(scope="session")
 def operator(cluster: Any, crds: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """The operator running against the test cluster for the whole session."""
     proc = OperatorProcess(kubeconfig=Path(cluster.kubeconfig), log_path=tmp_path_factory.mktemp("operator") / "operator.log")
+    _SESSION_OPERATORS.append(proc)
     proc.start()
     try:
         yield proc
     finally:
+        proc.stop()
+
+
+@pytest.fixture()
+def no_background_operator() -> None:
+    """Stop the session operator if it runs, so the operator a test starts itself is the only one
+    (an all-namespaces operator with admin rights would otherwise sync what the test expects refused).
+    ``running_operator`` starts it again for the next test that needs it."""
+    for proc in _SESSION_OPERATORS:
         proc.stop()
 
 
