@@ -301,7 +301,7 @@ def after_status(ctx: Context, rp: RotationPass, body: Mapping[str, Any]) -> Non
 def next_delay(ctx: Context, namespace: str, name: str, delay: float | None) -> float | None:
     """``delay`` shortened so the next pass comes when a rotation, a retry or a debounced restart is due."""
     body = ctx.cache.managed_secrets.get((namespace, name))
-    if body is None or not (body.get("spec") or {}).get("rotation"):
+    if body is None or not isinstance((body.get("spec") or {}).get("rotation"), Mapping):
         return delay
     rot_status = (body.get("status") or {}).get("rotation") or {}
     now = _now()

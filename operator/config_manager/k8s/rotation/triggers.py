@@ -22,7 +22,7 @@ from . import plan
 def due_delay(body: Mapping[str, Any], now: datetime | None = None) -> float | None:
     """Seconds until this ManagedSecret needs a pass for rotation reasons, or None (pure)."""
     spec = body.get("spec") or {}
-    if not spec.get("rotation"):
+    if not isinstance(spec.get("rotation"), dict):
         return None
     now = now or datetime.now(timezone.utc)
     rot_status = (body.get("status") or {}).get("rotation") or {}
