@@ -3,6 +3,9 @@
 - tests.helpers.cluster: ``cluster`` / ``namespace`` (local control plane, or --use-existing-cluster)
 - tests.helpers.vault_server: ``vault_server`` (HashiCorp Vault 1.14, MPL, dev mode over TLS)
 - tests.helpers.azure_server: ``lowkey_vault`` (Azure Key Vault emulator, when its jar can be had)
+- tests.helpers.operator_process: ``operator`` / ``running_operator`` (the operator as a subprocess),
+  ``no_background_operator``, ``kube``, ``crds``
 """
 
-pytest_plugins = ["tests.helpers.cluster", "tests.helpers.vault_server", "tests.helpers.azure_server"]
+pytest_plugins = ["tests.helpers.cluster", "tests.helpers.vault_server", "tests.helpers.azure_server",
+                  "tests.helpers.operator_process"]

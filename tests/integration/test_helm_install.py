@@ -33,7 +33,7 @@ from kubernetes import client
 from config_manager.devcluster.binaries import MissingBinaryError, find_component
 from tests.helpers.cluster import ClusterInfo
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("no_background_operator")]
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "config-manager"
