@@ -65,6 +65,8 @@ class LocalControlPlane:
         self.server = ""
         self._ca: CertificateAuthority | None = None
         self._admin: CertificateFiles | None = None
+        # name -> (readiness URL, needs the admin TLS context, what it waits for): used by restart()
+        self._readiness: dict[str, tuple[str, bool, str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalControlPlane:
@@ -120,6 +122,7 @@ class LocalControlPlane:
             "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
             "--unsafe-no-fsync", "--quota-backend-bytes", str(4 * 1024**3),
         ])
+        self._readiness["etcd"] = (f"{etcd_url}/health", False, "")
         self._wait_http(etcd, f"{etcd_url}/health", None)
 
         self.server = f"https://127.0.0.1:{api_port}"
@@ -141,6 +144,7 @@ class LocalControlPlane:
             "--enable-priority-and-fairness=false",
             *self.settings.extra_apiserver_args,
         ])
+        self._readiness["kube-apiserver"] = (f"{self.server}/readyz", True, "")
         self._wait_http(apiserver, f"{self.server}/readyz", self._ssl_context())
 
         self.kubeconfig.parent.mkdir(exist_ok=True)
@@ -161,8 +165,33 @@ class LocalControlPlane:
                 "--secure-port", str(free_port()), "--bind-address", "127.0.0.1",
                 "--cert-dir", str(folder / "kcm-certs"),
             ])
-            self._wait_http(kcm, f"{self.server}/api/v1/namespaces/default/serviceaccounts/default",
-                            self._ssl_context(), what="the default ServiceAccount (made by kube-controller-manager)")
+            what = "the default ServiceAccount (made by kube-controller-manager)"
+            self._readiness["kube-controller-manager"] = (
+                f"{self.server}/api/v1/namespaces/default/serviceaccounts/default", True, what)
+            self._wait_http(kcm, self._readiness["kube-controller-manager"][0], self._ssl_context(), what=what)
+
+    def restart(self, name: str, *, kill: bool = False, down_for: float = 0.0) -> None:
+        """Stop one component and start it again with the same arguments, for fault-injection tests.
+
+        Ports, data folder (etcd keeps everything stored) and certificates stay the same, so clients
+        reconnect to the same address. ``kill`` sends SIGKILL instead of SIGTERM (a crash rather than a
+        shutdown); ``down_for`` keeps it down that many seconds. Returns when it is ready again.
+        """
+        index = next((i for i, p in enumerate(self._processes) if p.name == name), None)
+        if index is None or self.dir is None:
+            known = ", ".join(p.name for p in self._processes) or "none (not running)"
+            raise ControlPlaneError(f"no component named {name!r} to restart; running: {known}")
+        old = self._processes[index]
+        if kill and old.running():
+            old.process.kill()
+            old.process.wait(10)
+        old.stop()
+        if down_for > 0:
+            time.sleep(down_for)
+        new = ManagedProcess(name, old.argv, old.log_file)
+        self._processes[index] = new
+        url, tls, what = self._readiness[name]
+        self._wait_http(new, url, self._ssl_context() if tls else None, what=what)
 
     def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
         assert self.dir is not None
