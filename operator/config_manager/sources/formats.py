@@ -105,6 +105,8 @@ def _parse_json(text: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:  # exc.doc holds the whole text: raised outside, not chained
         problem = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    except RecursionError:  # "[[[[..." deeper than the interpreter's stack: hostile input, not a crash
+        problem = "invalid JSON: nested too deeply"
     if problem is not None:
         raise SourceError(problem)
     if not isinstance(data, dict):
@@ -121,6 +123,8 @@ def _parse_yaml(text: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         failure = f"invalid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}"
+    except RecursionError:
+        failure = "invalid YAML: nested too deeply"
     if failure is not None:
         raise SourceError(failure)
     if data is None:
@@ -137,9 +141,19 @@ _ENV_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
 _ENV_BARE = re.compile(r"[A-Za-z0-9_./:@+,%=\-]*")
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _text_lines(text: str) -> list[str]:
+    """Lines split on \\n, \\r\\n and \\r only: ``str.splitlines`` also splits on \\x1c-\\x1e, \\x85,
+    \\u2028 and more, which are ordinary characters inside a dotenv or properties value."""
+    lines = _LINE_BREAK.split(text.lstrip("\ufeff"))
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def parse_dotenv(text: str) -> dict[str, str]:
     """``NAME=value`` lines into a flat dict (see the module docstring for the syntax)."""
-    lines = text.lstrip("\ufeff").splitlines()
+    lines = _text_lines(text)
     result: dict[str, str] = {}
     index = 0
     while index < len(lines):
@@ -223,7 +237,7 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     result: list[tuple[int, str]] = []
     pending: str | None = None
     start = 0
-    for number, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+    for number, raw in enumerate(_text_lines(text), start=1):
         line = raw.lstrip(" \t\f") if pending is not None else raw
         if pending is None:
             stripped = line.lstrip(" \t\f")
