@@ -11,6 +11,8 @@ from ..errors import ConfigurationError
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _WHOLE = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$")
+#: Go's time.Duration is an int64 of nanoseconds (about 292 years): CEL's duration() refuses anything longer.
+MAX_SECONDS = (2**63 - 1) / 1e9
 
 
 def parse_duration(text: str, field: str = "duration") -> float:
@@ -20,7 +22,10 @@ def parse_duration(text: str, field: str = "duration") -> float:
         return 0.0
     if not _WHOLE.match(text):
         raise ConfigurationError(f"{field}: {text!r} is not a duration such as 30s, 15m or 1h")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+    if seconds > MAX_SECONDS:  # "999...9h" would otherwise be inf and overflow every timer built on it
+        raise ConfigurationError(f"{field}: {text[:40]!r} is longer than the longest duration (about 292 years)")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
