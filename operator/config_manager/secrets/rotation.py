@@ -44,10 +44,14 @@ class Cadence:
         if self.interval is not None and self.interval <= timedelta(0):
             raise ConfigurationError("rotation interval must be positive")
         if self.cron is not None:
-            from croniter import croniter  # type: ignore[import-untyped]  # noqa: PLC0415 - optional (operator extra)
+            from croniter import CroniterError, croniter  # type: ignore[import-untyped]  # noqa: PLC0415 - optional (operator extra)
 
             if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
                 raise ConfigurationError(f"rotation schedule {self.cron!r} is not a 5-field cron expression")
+            try:  # croniter admits expressions that never fire ("0 0 31 2 *"): refuse them here, not later
+                croniter(self.cron, datetime(2000, 1, 1, tzinfo=timezone.utc)).get_next(datetime)
+            except (ValueError, KeyError, CroniterError) as exc:  # CroniterBadDateError and kin
+                raise ConfigurationError(f"rotation schedule {self.cron!r} never fires") from exc
 
     def next_after(self, moment: datetime) -> datetime:
         """The first rotation time strictly after ``moment`` (timezone-aware; UTC for cron)."""
