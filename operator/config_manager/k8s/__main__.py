@@ -1,9 +1,10 @@
 """``python -m config_manager.k8s``: run the operator (kopf) with our settings.
 
-Flags: ``--namespace NS`` (repeatable) or ``--all-namespaces``; ``--standalone`` / ``--peering NAME``;
-``--liveness URL`` (serves /healthz and Prometheus /metrics on that address); ``--log-level``,
-``--log-format text|json``; tuning flags map onto ``settings.OperatorConfig``. The kubeconfig comes from
-``$KUBECONFIG`` (or in-cluster configuration).
+Flags: ``--namespace NS`` (repeatable) or ``--all-namespaces``; ``--leader-election`` (with
+``--leader-election-namespace`` / ``--leader-election-id``) for more than one replica, ``--standalone``
+(the default: this process always reconciles); ``--liveness URL`` (serves /healthz and Prometheus
+/metrics on that address); ``--log-level``, ``--log-format text|json``; tuning flags map onto
+``settings.OperatorConfig``. The kubeconfig comes from ``$KUBECONFIG`` (or in-cluster configuration).
 """
 
 from __future__ import annotations
@@ -29,9 +30,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--namespace", "-n", action="append", default=[], help="serve this namespace (repeatable)")
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="serve every namespace (default)")
-    peer = parser.add_mutually_exclusive_group()
-    peer.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
-    peer.add_argument("--peering", metavar="NAME", help="kopf peering name: replicas pause all but one")
+    ha = parser.add_mutually_exclusive_group()
+    ha.add_argument("--standalone", action="store_true",
+                    help="no leader election: this process always reconciles (the default; one replica only)")
+    ha.add_argument("--leader-election", action="store_true",
+                    help="reconcile only while holding the leader Lease (run this way with replicas > 1)")
+    parser.add_argument("--leader-election-namespace", default="", metavar="NS",
+                        help="namespace of the Lease (default: $POD_NAMESPACE, the in-cluster namespace, or default)")
+    parser.add_argument("--leader-election-id", default="config-manager", metavar="NAME",
+                        help="name of the Lease (one per installation)")
+    parser.add_argument("--lease-duration", type=float, default=15.0,
+                        help="seconds before a standby takes over an unrenewed Lease")
+    parser.add_argument("--lease-renew-period", type=float, default=5.0, help="seconds between the leader's renewals")
+    parser.add_argument("--lease-retry-period", type=float, default=2.0, help="seconds between a standby's checks")
     parser.add_argument("--liveness", metavar="URL", help="serve /healthz and /metrics, e.g. http://0.0.0.0:8080/healthz")
     parser.add_argument("--log-level", default=os.environ.get("CONFIG_MANAGER_LOG_LEVEL", "info"))
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
@@ -46,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
     parser.add_argument("--rotation-interval-scale", type=float, default=1.0,
                         help="testing only: multiply rotation intervals (e.g. 0.1667 turns 1m into 10s)")
     args = parser.parse_args(argv)
+    if args.leader_election and not 0 < args.lease_renew_period < args.lease_duration:
+        parser.error("--lease-renew-period must be positive and shorter than --lease-duration")
     config = OperatorConfig(
         namespaces=list(args.namespace),
         workers=max(1, args.workers),
@@ -56,7 +69,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
         startup_spread=max(0.0, args.startup_spread),
         stats_flush=args.stats_flush,
         track_workloads=not args.no_workload_tracking,
-        peering=args.peering,
+        leader_election=bool(args.leader_election),
+        leader_election_namespace=args.leader_election_namespace,
+        leader_election_id=args.leader_election_id,
+        lease_duration=args.lease_duration,
+        lease_renew_period=args.lease_renew_period,
+        lease_retry_period=args.lease_retry_period,
         rotation_interval_scale=args.rotation_interval_scale if args.rotation_interval_scale > 0 else 1.0,
     )
     return args, config
@@ -68,13 +86,16 @@ async def _serve_health(url: str) -> Any:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
     from .handlers import RT  # noqa: PLC0415
+    from .runtime import LEADERSHIP  # noqa: PLC0415
 
     parsed = urlparse(url)
     health_path = parsed.path or "/healthz"
 
     async def health(_: web.Request) -> web.Response:
+        # A standby is alive and healthy (watching, ready to take over): leadership does not affect health.
         ok = RT.queue is not None
-        return web.json_response({"ok": ok, "queued": len(RT.queue) if RT.queue else 0}, status=200 if ok else 503)
+        return web.json_response({"ok": ok, "leader": ok and LEADERSHIP.is_leader,
+                                  "queued": len(RT.queue) if RT.queue else 0}, status=200 if ok else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -102,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             health_runner.append(await _serve_health(args.liveness))
         try:
             await kopf.operator(
-                standalone=not bool(config.peering),
-                peering_name=config.peering,
+                standalone=True,  # no kopf peering: replicas coordinate through the leader Lease
                 clusterwide=not config.namespaces,
                 namespaces=config.namespaces,
             )

@@ -20,6 +20,7 @@ from typing import Any
 from .. import crypto, masking
 from ..errors import ConfigManagerError, SecretNotFoundError, SecretsError
 from ..sources import formats, tree
+from . import metrics
 from .context import Context
 from .isolation import IsolationError
 from .managedsecret import SyncFailure, jittered
@@ -308,6 +309,7 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
         ready = ("False", "SyncFailed", str(exc))
         event = ("Warning", "SyncFailed", str(exc))
         next_delay = 10.0
+    metrics.record_sync(KIND, ready)
     desired: dict[str, Any] = dict(status)
     desired.update(extra)
     desired["conditions"] = set_condition(status.get("conditions") or [], type_="Ready", status=ready[0], reason=ready[1],

@@ -23,12 +23,7 @@ from urllib.parse import quote, urlencode
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
-from prometheus_client import Counter as PromCounter
-
-API_REQUESTS = PromCounter(
-    "configmanager_api_requests_total", "Kubernetes API requests made by the operator's reconciles",
-    ["verb", "resource"],
-)
+from .metrics import API_REQUESTS  # noqa: F401 - re-exported: older imports name it here
 
 # (group, version, plural) of the resources we touch, keyed by a short name.
 RESOURCES: dict[str, tuple[str, str, str]] = {
@@ -41,6 +36,7 @@ RESOURCES: dict[str, tuple[str, str, str]] = {
     "configbundles": ("configmanager.io", "v1alpha1", "configbundles"),
     "secretstores": ("configmanager.io", "v1alpha1", "secretstores"),
     "clustersecretstores": ("configmanager.io", "v1alpha1", "clustersecretstores"),
+    "leases": ("coordination.k8s.io", "v1", "leases"),
 }
 
 PATCH_TYPES = {

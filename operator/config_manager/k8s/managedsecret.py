@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import SecretNotFoundError, SecretsError
+from . import metrics
 from .context import Context
 from .isolation import IsolationError
 from .names import ANN_FORCE_SYNC, LABEL_TIER, MASK
@@ -263,6 +264,7 @@ def _finish(
     next_retry: float | None = None,
 ) -> None:
     """Build the new status, write it only if it differs (or stats are due), post the Event."""
+    metrics.record_sync(KIND, ready)
     meta = body["metadata"]
     generation = meta.get("generation")
     desired: dict[str, Any] = dict(status)

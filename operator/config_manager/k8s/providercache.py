@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import ProviderUnavailableError, SecretNotFoundError, SecretsError
 from ..providers import SecretProvider, SecretValue
+from . import metrics
 from .backoff import Backoff
 from .spec import RemoteRef
 
@@ -113,7 +114,8 @@ class ProviderCache:
             assert flight.value is not None
             return flight.value, False
         try:
-            value = provider.get(ref.key, ref.version)
+            with metrics.provider_call(provider.provider_type, "get"):
+                value = provider.get(ref.key, ref.version)
         except SecretNotFoundError as exc:
             flight.error = exc  # a missing key is an answer, not a store failure
             flight.done.set()

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SecretsError
+from . import metrics
 from .context import Context
 from .durations import parse_duration
 from .isolation import IsolationError
@@ -45,13 +46,15 @@ def reconcile(ctx: Context, kind: str, namespace: str, name: str) -> float | Non
         else:
             store = resolve_store(StoreRef(name=name, kind=kind), namespace, ctx.cache)
         provider = ctx.providers.provider(store.key, store.fingerprint(ctx.cache), lambda: build_provider(store, ctx.api))
-        provider.validate()
+        with metrics.provider_call(provider.provider_type, "validate"):
+            provider.validate()
         ready = ("True", "Valid", f"{provider_type} store validated")
         ctx.providers.backoff.success(store.key)
     except (StoreNotReadyError, IsolationError) as exc:
         ready = ("False", "InvalidConfig", str(exc))
     except SecretsError as exc:
         ready = ("False", "ValidationFailed", str(exc))
+    metrics.record_sync(kind, ready)
     now = now_iso()
     generation = (body.get("metadata") or {}).get("generation")
     desired = dict(status)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+from datetime import datetime, timezone
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,8 +58,18 @@ class OperatorConfig:
     """Watch Pods/Deployments/StatefulSets/DaemonSets to report which workloads use each Secret."""
     event_window: float = 600.0
     """Identical Events for one object are posted at most once per window."""
-    peering: str | None = None
-    """kopf peering name for HA (None: standalone)."""
+    leader_election: bool = False
+    """Reconcile only while holding the leader Lease (replicas > 1); off: this process always leads."""
+    leader_election_namespace: str = ""
+    """Namespace of the Lease (empty: the pod's namespace, see ``leader.default_namespace``)."""
+    leader_election_id: str = "config-manager"
+    """Name of the Lease; replicas of one installation share it, separate installations must not."""
+    lease_duration: float = 15.0
+    """Seconds a Lease that stopped being renewed stays held; the failover time after a crash."""
+    lease_renew_period: float = 5.0
+    """Seconds between renewals by the leader."""
+    lease_retry_period: float = 2.0
+    """Seconds between a standby's looks at the Lease."""
     rotation_interval_scale: float = 1.0
     """Testing only: rotation intervals are multiplied by this (the CRD admits no interval under 1m)."""
 
@@ -95,12 +106,38 @@ class BodyRedactingFilter(logging.Filter):
         return True
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the object kopf names, exception text.
+
+    kopf's per-object loggers attach ``k8s_ref`` (kind, namespace, name, ...) to their records; it is
+    reported as ``object`` (our modules may pass the same ``extra={"k8s_ref": {...}}``). The redaction
+    filters run on the handler before this formatter, so message and exception text are masked.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        ref = getattr(record, "k8s_ref", None)
+        if isinstance(ref, dict):
+            entry["object"] = {k: ref[k] for k in ("kind", "namespace", "name") if ref.get(k)}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
 def setup_logging(level: str = "INFO", json_format: bool = False) -> None:
     """Root logging with the redaction filters on every handler (kopf's loggers included)."""
     handler = logging.StreamHandler()
     if json_format:
-        handler.setFormatter(logging.Formatter(
-            '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":%(message)r}'))
+        handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(BodyRedactingFilter())
@@ -138,9 +175,6 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> N
     # waits until *all* objects are indexed, so a limit below the object count deadlocks the start-up
     # (found by bench/managedsecrets.py: a restart over 3,000 objects never got past indexing).
     # Our event handlers only touch memory; the bound on API concurrency is OperatorConfig.workers.
-    if config.peering:
-        settings.peering.name = config.peering
-        settings.peering.standalone = False
-        settings.peering.mandatory = True
-    else:
-        settings.peering.standalone = True
+    # kopf peering stays off: it pauses replicas by priority and freezes them all when priorities are
+    # equal. Replicas coordinate through our Lease (leader.py); every replica's kopf runs standalone.
+    settings.peering.standalone = True

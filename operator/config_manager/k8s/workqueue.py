@@ -8,11 +8,14 @@ pool of the same size, so at most ``workers`` reconciles — and thus API reques
 - A key is never reconciled twice at the same time; if it is re-added while running, it runs again
   right after (``dirty``), so no change is lost.
 - The reconcile returns the delay of its next run (refresh or backoff), or None for "only on events".
+- ``pause()`` / ``resume()`` gate the workers (leader election: a standby keeps scheduling keys from its
+  watch events but runs none until it leads); ``drain()`` waits for reconciles already running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import heapq
 import itertools
 import logging
@@ -40,6 +43,9 @@ class WorkQueue:
         self._counter = itertools.count()
         self._wakeup: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._active: asyncio.Event | None = None
+        self._paused = False
+        self._in_flight: set[concurrent.futures.Future[float | None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self.processed = 0
 
@@ -76,9 +82,40 @@ class WorkQueue:
         due = self._due.get(key)
         return None if due is None else due - time.monotonic()
 
-    async def start(self) -> None:
+    async def start(self, paused: bool = False) -> None:
         self._wakeup = asyncio.Event()
+        self._active = asyncio.Event()
+        self._paused = paused
+        if not paused:
+            self._active.set()
         self._tasks = [asyncio.create_task(self._worker(i)) for i in range(self._workers)]
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Run no further reconciles (those running finish); keys keep being scheduled. Call on the loop."""
+        self._paused = True
+        if self._active is not None:
+            self._active.clear()
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def resume(self) -> None:
+        """Run due keys again. Call on the loop."""
+        self._paused = False
+        if self._active is not None:
+            self._active.set()
+
+    async def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until reconciles already running have finished (True) or ``timeout`` passed (False)."""
+        pending = [f for f in list(self._in_flight) if not f.done()]
+        if not pending:
+            return True
+        loop = asyncio.get_running_loop()
+        _, not_done = await loop.run_in_executor(None, lambda: concurrent.futures.wait(pending, timeout=timeout))
+        return not not_done
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -87,8 +124,11 @@ class WorkQueue:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _next_key(self) -> tuple[Hashable, str]:
-        assert self._wakeup is not None
+        assert self._wakeup is not None and self._active is not None
         while True:
+            if not self._active.is_set():
+                await self._active.wait()
+                continue
             now = time.monotonic()
             while self._heap:
                 due, _, key = self._heap[0]
@@ -113,13 +153,15 @@ class WorkQueue:
                 pass
 
     async def _worker(self, index: int) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             key, reason = await self._next_key()
             self._running.add(key)
             delay: float | None = None
             try:
-                delay = await loop.run_in_executor(self._pool, self._reconcile, key, reason)
+                running = self._pool.submit(self._reconcile, key, reason)
+                self._in_flight.add(running)
+                running.add_done_callback(self._in_flight.discard)
+                delay = await asyncio.wrap_future(running)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - one object's bug must not stop the queue
