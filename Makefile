@@ -37,3 +37,7 @@ kind-e2e: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+.PHONY: bench
+bench: venv binaries  # the benchmark (docs/performance.md), ~15 min; BENCH_ARGS="--sizes 1000,5000,10000"
+	$(VENV)/bin/pip install --quiet -e '.[test,bench]' && $(PY) -m bench $(BENCH_ARGS)

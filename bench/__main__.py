@@ -1,0 +1,55 @@
+"""``python -m bench`` (``make bench``): the operator benchmark on a fresh local control plane.
+
+Prints a table of figures (each with the load average when it was taken) and writes
+``bench/results/results.json``, ``burst.png``, ``latency.png``, ``memory.png`` and the py-spy profile.
+The full default run takes about 15 minutes on 2 cores; ``--sizes 20 --quick`` is the smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .report import plots, table
+from .run import BenchConfig, run
+
+
+def parse(argv: list[str] | None = None) -> BenchConfig:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,5000", help="burst sizes, comma-separated (e.g. 1000,5000,10000)")
+    parser.add_argument("--raw", type=int, default=5000, help="Secrets in the raw baseline")
+    parser.add_argument("--concurrency", type=int, default=48, help="bench client requests in flight")
+    parser.add_argument("--idle-window", type=float, default=180.0, help="seconds of idle cost measurement")
+    parser.add_argument("--probes", type=int, default=100, help="latency probes per latency figure")
+    parser.add_argument("--out", type=Path, default=BenchConfig.out)
+    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="smoke settings: tiny windows, few probes, no profile/plots")
+    parser.add_argument("--operator-arg", action="append", default=[], help="extra operator flag (repeatable)")
+    args = parser.parse_args(argv)
+    config = BenchConfig(sizes=tuple(int(s) for s in args.sizes.split(",")), raw=args.raw, concurrency=args.concurrency,
+                         idle_window=args.idle_window, probes=args.probes, out=args.out, plots=not args.no_plots,
+                         profile=not args.no_profile, operator_args=tuple(args.operator_arg))
+    if args.quick:
+        config.raw, config.idle_window, config.probes, config.rotation_samples = min(config.raw, 200), 5.0, 5, 1
+        config.settle_cap, config.profile, config.plots, config.probe_rate = 20.0, False, False, 10.0
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse(argv)
+    results = run(config)
+    print()
+    print(table(results))
+    (config.out / "table.txt").write_text(table(results) + "\n")
+    if config.plots:
+        for path in plots(results, config.out):
+            print(f"plot: {path}")
+    print(f"results: {config.out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,417 @@
+"""The operator benchmark: one fresh local control plane, one run, every figure of issue 8.
+
+Phases, in order (each figure is stored with the 1/5/15-minute load average at the time it was taken):
+
+1. raw baseline: the bench's asyncio client creates Secrets (3 keys) directly, bounded concurrency;
+2. cost of one ManagedSecret create (audit log, the operator's user only) and rotation fixtures;
+3. bursts: for each size, N ManagedSecrets (3 keys each, on the local store) created as fast as the
+   apiserver takes them, timed until every one is Ready and its Secret exists (both seen by the bench's
+   own watches); between bursts the namespace is filled up so RSS is read at the requested totals;
+4. latency on an idle operator: probes created at a steady rate, create -> Secret ADDED on the watch;
+5. idle cost: the last burst uses ``refreshInterval: 1m``; requests, writes and provider calls (GETs of
+   the local store's blob Secret) over a window, extrapolated to an hour;
+6. restart: every 1m object is due at once (a refresh wave); time to healthy, CPU until settled,
+   requests and writes it makes, and latency probes created during the wave;
+7. rotation propagation: provider value changed -> Secret updated, by refresh and by force-sync;
+8. operator RSS (VmRSS) at each total, and a py-spy profile of the operator during the largest burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets as pysecrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from config_manager.devcluster import ControlPlaneSettings, LocalControlPlane
+from config_manager.k8s.kubeapi import KubeApi
+from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
+
+from .audit import AuditLog, Request, apiserver_args, by_verb, writes
+from .client import AsyncKube, WatchLog, wait_until, watch
+from .profile import ProfileRecorder
+
+REPO = Path(__file__).resolve().parents[1]
+NS, RAW_NS, STORE = "bench", "raw", "local"
+OPERATOR_USER, BENCH_USER = "admin", "bench"
+KEYS = ("a", "b", "c")
+
+
+@dataclass
+class BenchConfig:
+    """What to run; the defaults are ``make bench``."""
+
+    sizes: tuple[int, ...] = (1000, 5000)  # burst sizes; the namespace is filled up to each size first
+    raw: int = 5000  # Secrets in the raw baseline
+    concurrency: int = 48  # the bench client's requests in flight
+    groups: int = 10  # distinct remote-key groups (3 keys each): ManagedSecrets share them
+    probes: int = 100  # latency probes per latency figure
+    probe_rate: float = 5.0  # probes per second
+    idle_window: float = 180.0  # seconds of idle cost measurement
+    rotation_samples: int = 3
+    settle_cap: float = 180.0  # longest wait for the operator's CPU to settle after a restart
+    profile: bool = True
+    plots: bool = True
+    out: Path = REPO / "bench" / "results"
+    operator_args: tuple[str, ...] = ()  # extra operator flags (e.g. --workers=16)
+
+
+@dataclass
+class Figure:
+    """One measured figure, with the load average when it was taken."""
+
+    name: str
+    value: float | None
+    unit: str
+    target: str = ""
+    met: bool | None = None
+    load: tuple[float, float, float] = field(default_factory=os.getloadavg)
+    note: str = ""
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (no interpolation), None for no samples."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def managed_secret(name: str, group: int, refresh: str) -> dict[str, Any]:
+    return {"apiVersion": "configmanager.io/v1alpha1", "kind": "ManagedSecret", "metadata": {"name": name},
+            "spec": {"storeRef": {"name": STORE}, "refreshInterval": refresh,
+                     "data": [{"secretKey": k, "remoteRef": {"key": f"g{group}-{k}"}} for k in KEYS]}}
+
+
+def raw_secret(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque",
+            "data": {k: base64.b64encode(pysecrets.token_bytes(32)).decode() for k in KEYS}}
+
+
+class Bench:
+    """State of one run: the cluster, the operator, the watches and the results."""
+
+    def __init__(self, config: BenchConfig) -> None:
+        self.cfg = config
+        self.figures: list[Figure] = []
+        self.data: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
+        self.secrets = WatchLog()
+        self.objects = WatchLog()
+        self.sent: dict[str, float] = {}
+        self.total = 0
+        self.store: Any = None
+
+    def figure(self, name: str, value: float | None, unit: str, target: str = "", met: bool | None = None, note: str = "") -> None:
+        fig = Figure(name, None if value is None else round(value, 3), unit, target, met, note=note)
+        self.figures.append(fig)
+        print(f"  {name}: {fig.value} {unit} (load {fig.load[0]:.2f})", flush=True)
+
+    # -- whole run --------------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        self.cfg.out.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="cm-bench-"))
+        settings = ControlPlaneSettings(controller_manager=False, extra_apiserver_args=apiserver_args(work / "audit"))
+        plane = LocalControlPlane(settings)
+        print("bench: starting a fresh local control plane", flush=True)
+        plane.start()
+        try:
+            self.audit = AuditLog(work / "audit" / "audit.log")
+            self.plane = plane
+            subprocess.run([str(REPO / ".venv" / "bin" / "kubectl") if (REPO / ".venv/bin/kubectl").exists() else "kubectl",
+                            "--kubeconfig", str(plane.kubeconfig), "apply", "-f", str(REPO / "crds")],
+                           check=True, capture_output=True)
+            self.bench_kubeconfig = plane.user_kubeconfig(BENCH_USER, ("system:masters",))
+            self.op = OperatorProcess(kubeconfig=plane.kubeconfig, log_path=work / "operator.log",
+                                      args=("--namespace", NS, "--standalone", "--log-level=info", *self.cfg.operator_args))
+            asyncio.run(self._run())
+        finally:
+            if getattr(self, "op", None) is not None:
+                self.op.stop()
+            plane.stop()
+            shutil.rmtree(work, ignore_errors=True)
+        self.data["figures"] = [asdict(f) for f in self.figures]
+        self.data["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                                "kubernetes": plane.version()}
+        (self.cfg.out / "results.json").write_text(json.dumps(self.data, indent=2) + "\n")
+        return self.data
+
+    async def _run(self) -> None:
+        async with AsyncKube(self.bench_kubeconfig, self.cfg.concurrency) as kube:
+            self.kube = kube
+            for ns in (NS, RAW_NS):
+                await kube.create("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            await self._wait_crds()
+            started = [asyncio.Event(), asyncio.Event()]
+            watches = [asyncio.create_task(watch(kube, "secrets", NS, self.secrets, started[0])),
+                       asyncio.create_task(watch(kube, "managedsecrets", NS, self.objects, started[1]))]
+            await asyncio.gather(*(e.wait() for e in started))
+            try:
+                await self.raw_baseline()
+                await self.start_operator()
+                await self.create_cost()
+                await self.bursts()
+                await self.idle_cost()
+                await self.restart()
+                await self.rotation()
+            finally:
+                for task in watches:
+                    task.cancel()
+                await asyncio.gather(*watches, return_exceptions=True)
+
+    async def _wait_crds(self) -> None:
+        for _ in range(100):
+            try:
+                await self.kube.request("GET", f"/apis/configmanager.io/v1alpha1/namespaces/{NS}/managedsecrets", retries=0)
+                return
+            except RuntimeError:
+                await asyncio.sleep(0.2)
+        raise TimeoutError("CRDs not served")
+
+    # -- phases -----------------------------------------------------------------------------------------
+
+    async def raw_baseline(self) -> None:
+        print(f"bench: raw baseline, {self.cfg.raw} Secrets, concurrency {self.cfg.concurrency}", flush=True)
+        start = time.monotonic()
+        done = await self.kube.create_all("secrets", RAW_NS, (raw_secret(f"raw-{i}") for i in range(self.cfg.raw)))
+        elapsed = time.monotonic() - start
+        self.raw_rate = self.cfg.raw / elapsed
+        self.data["raw"] = {"n": self.cfg.raw, "seconds": round(elapsed, 2), "per_s": round(self.raw_rate, 1),
+                            "curve": sorted(round(t - start, 3) for t in done)}
+        self.figure("raw baseline: Secret creates", self.raw_rate, "objects/s", note=f"{self.cfg.raw} in {elapsed:.1f}s")
+
+    async def start_operator(self) -> None:
+        sync_kube = KubeApi.from_environment(str(self.bench_kubeconfig))
+        values = {f"g{g}-{k}": pysecrets.token_hex(16) for g in range(self.cfg.groups) for k in KEYS}
+        values.update({"rot-a": pysecrets.token_hex(16), "rot-b": pysecrets.token_hex(16)})
+        self.store = await asyncio.to_thread(make_local_store, sync_kube, NS, STORE, values)
+        await asyncio.to_thread(self.op.start)
+        await asyncio.to_thread(wait_for, lambda: _ready(sync_kube.get("secretstores", NS, STORE)), 60, 0.2, "store Ready")
+        await asyncio.sleep(3)
+        self.data["rss_mb"] = {"0": round(rss_mb(self._pid()), 1)}
+        self.figure("operator RSS at 0 ManagedSecrets", rss_mb(self._pid()), "MB")
+
+    def _pid(self) -> int:
+        assert self.op.proc is not None
+        return self.op.proc.pid
+
+    async def _create(self, names: list[str], bodies: list[dict[str, Any]]) -> float:
+        start = time.monotonic()
+        await self.kube.create_all("managedsecrets", NS, bodies, on_sent=self.sent.__setitem__)
+        self.total += len(bodies)
+        return start
+
+    def _synced(self, names: list[str]) -> bool:
+        return all(n in self.objects.ready and n in self.secrets.added for n in names)
+
+    async def create_cost(self) -> None:
+        print("bench: cost of one create", flush=True)
+        mark = self.audit.mark()
+        await self._create(["single"], [managed_secret("single", 0, "1h")])
+        await wait_until(lambda: self._synced(["single"]), self.objects, 60, "single synced")
+        await asyncio.sleep(2)
+        requests = self.audit.since(mark, OPERATOR_USER)
+        self.data["per_create"] = by_verb(requests)
+        self.figure("API requests per create (single, warm)", len(requests), "requests", note=json.dumps(by_verb(requests)))
+        rot = [managed_secret("rot-refresh", 0, "10s"), managed_secret("rot-force", 0, "1h")]
+        rot[0]["spec"]["data"] = [{"secretKey": "v", "remoteRef": {"key": "rot-a"}}]
+        rot[1]["spec"]["data"] = [{"secretKey": "v", "remoteRef": {"key": "rot-b"}}]
+        await self._create(["rot-refresh", "rot-force"], rot)
+        await wait_until(lambda: self._synced(["rot-refresh", "rot-force"]), self.objects, 60, "rotation fixtures synced")
+
+    async def bursts(self) -> None:
+        self.data["bursts"] = []
+        sizes = list(self.cfg.sizes)
+        for index, n in enumerate(sizes):
+            last = index == len(sizes) - 1
+            fill = n - self.total if index and self.total < n else 0
+            if fill > 0:
+                await self.burst(f"fill{index}", fill, "1h", record=False)
+            if last:
+                await self.latency("idle", self.cfg.probes, "probe")
+            await self.burst(f"b{index}", n, "1m" if last else "1h", record=True)
+
+    async def burst(self, prefix: str, n: int, refresh: str, record: bool) -> None:
+        print(f"bench: {'burst' if record else 'fill'} of {n} ManagedSecrets (refreshInterval {refresh}), "
+              f"{self.total} exist", flush=True)
+        names = [f"{prefix}-{i}" for i in range(n)]
+        mark = self.audit.mark()
+        profiler = ProfileRecorder(self._pid(), self.cfg.out / f"profile-burst-{n}.txt") if record and self.cfg.profile and n == max(self.cfg.sizes) else None
+        if profiler:
+            profiler.start()
+        start = await self._create(names, [managed_secret(name, i % self.cfg.groups, refresh) for i, name in enumerate(names)])
+        accepted = time.monotonic() - start
+        await wait_until(lambda: self._synced(names), self.objects, max(300.0, n * 0.2), f"{n} ManagedSecrets synced")
+        finish = {name: max(self.objects.ready[name], self.secrets.added[name]) - start for name in names}
+        elapsed = max(finish.values())
+        if profiler:
+            self.data.setdefault("profiles", {})[str(n)] = profiler.stop()
+        await asyncio.sleep(3)
+        requests = self.audit.since(mark, OPERATOR_USER)
+        rate = n / elapsed
+        rss = rss_mb(self._pid())
+        self.data["rss_mb"][str(self.total)] = round(rss, 1)
+        entry = {"n": n, "prefix": prefix, "refresh": refresh, "existing_before": self.total - n,
+                 "creates_accepted_s": round(accepted, 2), "all_synced_s": round(elapsed, 2), "per_s": round(rate, 1),
+                 "ratio_to_raw": round(rate / self.raw_rate, 3), "requests": by_verb(requests),
+                 "requests_per_object": round(len(requests) / n, 2), "writes_per_object": round(writes(requests) / n, 2),
+                 "provider_calls": _blob_gets(requests), "curve": sorted(round(v, 3) for v in finish.values()),
+                 "load": os.getloadavg(), "recorded": record}
+        self.data["bursts"].append(entry)
+        label = "burst" if record else "fill"
+        self.figure(f"{label} N={n}: all Ready + Secret", elapsed, "s", note=f"creates accepted in {accepted:.1f}s")
+        if record:
+            target, met = ("", None)
+            if n >= 5000:
+                target, met = ">= 0.5 of raw", rate / self.raw_rate >= 0.5
+            self.figure(f"burst N={n}: throughput / raw baseline", rate / self.raw_rate, "ratio", target, met,
+                        note=f"{rate:.0f}/s vs raw {self.raw_rate:.0f}/s")
+            self.figure(f"burst N={n}: operator requests per object", len(requests) / n, "requests",
+                        note=json.dumps({k: round(v / n, 2) for k, v in by_verb(requests).items()}))
+        self.figure(f"operator RSS at {self.total} ManagedSecrets", rss, "MB",
+                    *(("<= 200 MB at 10,000", rss <= 200) if self.total >= 10000 else ("", None)))
+
+    async def latency(self, label: str, count: int, prefix: str, rate: float | None = None) -> list[float]:
+        """Create ``count`` probes at ``rate``/s; latency = Secret ADDED on the watch - POST sent."""
+        rate = rate or self.cfg.probe_rate
+        names = [f"{prefix}-{i}" for i in range(count)]
+
+        async def one(i: int, name: str) -> None:
+            await asyncio.sleep(i / rate)
+            self.sent[name] = time.monotonic()
+            await self.kube.create("managedsecrets", NS, managed_secret(name, i % self.cfg.groups, "1h"))
+
+        await asyncio.gather(*(one(i, n) for i, n in enumerate(names)))
+        self.total += count
+        await wait_until(lambda: all(n in self.secrets.added for n in names), self.secrets, 300, f"{label} probes")
+        samples = [self.secrets.added[n] - self.sent[n] for n in names]
+        self.data.setdefault("latency", {})[label] = {"n": count, "rate_per_s": rate, "samples": [round(s, 4) for s in samples],
+                                                       "p50": percentile(samples, 50), "p99": percentile(samples, 99),
+                                                       "max": max(samples), "load": os.getloadavg()}
+        limit = 1.0 if label == "idle" else 2.0
+        p99 = percentile(samples, 99) or 0.0
+        self.figure(f"latency create->Secret p50 ({label})", percentile(samples, 50), "s")
+        self.figure(f"latency create->Secret p99 ({label})", p99, "s", f"<= {limit:g} s", p99 <= limit)
+        return samples
+
+    async def idle_cost(self) -> None:
+        n_1m = self.cfg.sizes[-1]
+        window = self.cfg.idle_window
+        print(f"bench: idle cost over {window:.0f}s ({n_1m} objects at refreshInterval 1m)", flush=True)
+        mark = self.audit.mark()
+        cpu0 = cpu_seconds(self._pid())
+        await asyncio.sleep(window)
+        requests = self.audit.since(mark, OPERATOR_USER)
+        cpu = cpu_seconds(self._pid()) - cpu0
+        refreshes = n_1m * window / (60 * 1.05)  # mean interval: 1m plus half the 10% jitter
+        calls = _blob_gets(requests)
+        distinct = self.cfg.groups * len(KEYS)
+        intervals = window / 60
+        w = writes(requests)
+        self.data["idle"] = {"window_s": window, "objects_1m": n_1m, "estimated_refreshes": round(refreshes),
+                             "requests": by_verb(requests), "writes": w, "provider_calls": calls,
+                             "distinct_remote_keys": distinct, "cpu_seconds": round(cpu, 2), "load": os.getloadavg()}
+        self.figure("idle: mutating writes per hour (extrapolated)", w * 3600 / window, "writes/h", "0", w == 0,
+                    note=f"{w} writes in {window:.0f}s x {3600 / window:.0f}")
+        self.figure("idle: API requests per refresh", len(requests) / refreshes, "requests",
+                    note=f"{len(requests)} requests / ~{refreshes:.0f} refreshes (estimated from the interval)")
+        per_key = calls / (distinct * intervals)
+        self.figure("idle: provider calls per distinct key per interval", per_key, "calls", "1", per_key <= 1.05,
+                    note=f"{calls} blob reads, {distinct} keys, {intervals:.1f} intervals, {n_1m // self.cfg.groups} objects per key")
+        self.figure("idle: operator CPU", cpu / window, "cores", note=f"{cpu:.1f} CPU-s over {window:.0f}s")
+
+    async def restart(self) -> None:
+        existing = self.total
+        print(f"bench: restart with {existing} ManagedSecrets ({self.cfg.sizes[-1]} due at once)", flush=True)
+        await asyncio.to_thread(self.op.stop)
+        mark = self.audit.mark()
+        start = time.monotonic()
+        await asyncio.to_thread(self.op.start)
+        healthy = time.monotonic() - start
+        pid = self._pid()
+        probes = asyncio.create_task(self.latency("refresh wave", self.cfg.probes, "wave", rate=max(self.cfg.probe_rate, 10.0)))
+        settled, cpu = await self._settle(pid, start)
+        await probes
+        requests = self.audit.since(mark, OPERATOR_USER)
+        own = [r for r in requests if not r.name.startswith("wave-") and not r.about.startswith("wave-")]
+        rss = rss_mb(pid)
+        self.data["restart"] = {"objects": existing, "due": self.cfg.sizes[-1], "healthy_s": round(healthy, 2),
+                                "settled_s": round(settled, 2), "cpu_seconds": round(cpu, 2), "requests": by_verb(own),
+                                "writes": writes(own), "provider_calls": _blob_gets(own), "rss_mb": round(rss, 1),
+                                "load": os.getloadavg()}
+        self.data["rss_mb"][f"{self.total} (after restart)"] = round(rss, 1)
+        self.figure("restart: time to healthy", healthy, "s")
+        self.figure(f"restart: re-verified {existing} (CPU settled)", settled, "s",
+                    note=f"{cpu:.1f} CPU-s; {self.cfg.sizes[-1]} were due for refresh")
+        self.figure("restart: mutating writes (probes excluded)", writes(own), "writes", "0", writes(own) == 0,
+                    note=json.dumps(by_verb(own)))
+        self.figure(f"operator RSS at {self.total} after restart", rss, "MB")
+
+    async def _settle(self, pid: int, start: float) -> tuple[float, float]:
+        """Seconds from start until the operator's CPU stays under 15% of a core for 3 s; CPU-s used."""
+        first = cpu_seconds(pid)
+        samples: list[tuple[float, float]] = [(time.monotonic(), first)]
+        while time.monotonic() - start < self.cfg.settle_cap:
+            await asyncio.sleep(0.5)
+            samples.append((time.monotonic(), cpu_seconds(pid)))
+            recent = [s for s in samples if s[0] >= samples[-1][0] - 3.2]
+            if samples[-1][0] - samples[0][0] > 5 and recent[-1][0] - recent[0][0] >= 2.5:
+                if (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0]) < 0.15:
+                    return recent[0][0] - start, recent[0][1] - first
+        return time.monotonic() - start, samples[-1][1] - first
+
+    async def rotation(self) -> None:
+        print("bench: rotation propagation", flush=True)
+        results: dict[str, list[float]] = {"refresh": [], "force-sync": []}
+        for i in range(self.cfg.rotation_samples):
+            for mode, name, key in (("refresh", "rot-refresh", "rot-a"), ("force-sync", "rot-force", "rot-b")):
+                seen = len(self.secrets.modified.get(name, []))
+                await asyncio.to_thread(self.store.provider.set, key, pysecrets.token_hex(16))
+                changed = time.monotonic()
+                if mode == "force-sync":
+                    await self.kube.patch("managedsecrets", NS, name,
+                                          {"metadata": {"annotations": {"configmanager.io/force-sync": f"bench-{i}-{time.time():.0f}"}}})
+                await wait_until(lambda: len(self.secrets.modified.get(name, [])) > seen, self.secrets, 120, f"{name} updated")
+                results[mode].append(self.secrets.modified[name][seen] - changed)
+        self.data["rotation"] = {k: [round(v, 3) for v in vs] for k, vs in results.items()}
+        self.figure("rotation: provider change -> Secret, by refresh (10s interval), max", max(results["refresh"]), "s",
+                    note=f"samples {[round(v, 1) for v in results['refresh']]}")
+        self.figure("rotation: provider change -> Secret, force-sync, max", max(results["force-sync"]), "s",
+                    note=f"samples {[round(v, 2) for v in results['force-sync']]}")
+
+
+def _ready(obj: dict[str, Any] | None) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in ((obj or {}).get("status") or {}).get("conditions") or [])
+
+
+def _blob_gets(requests: list[Request]) -> int:
+    """Provider calls of the local store: each one reads the store's blob Secret once."""
+    return sum(1 for r in requests if r.verb == "get" and r.resource == "secrets" and r.name == f"{STORE}-blob")
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    """Run the whole bench; returns (and writes to ``config.out/results.json``) the results."""
+    return Bench(config).run()
