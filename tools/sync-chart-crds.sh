@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Copies the CRDs from the repository's top-level crds/ (the one source of truth) into the Helm chart's
-# crds/ folder, byte for byte, and removes chart copies whose source is gone. The chart's own extra file
-# (kopf-peering.yaml: kopf's peering CRDs, not part of config-manager's API) is left alone.
+# crds/ folder, byte for byte, and removes chart copies whose source is gone.
 #
 #   tools/sync-chart-crds.sh          copy
 #   tools/sync-chart-crds.sh --check  exit 1 (listing the differences) when the chart is out of date
@@ -11,7 +10,6 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 src="$root/crds"
 dst="$root/charts/config-manager/crds"
-extra="kopf-peering.yaml"
 check=0
 [ "${1:-}" = "--check" ] && check=1
 
@@ -29,7 +27,6 @@ for f in "${sources[@]}"; do
 done
 for f in "$dst"/*.yaml; do
   name="$(basename "$f")"
-  [ "$name" = "$extra" ] && continue
   if [ ! -e "$src/$name" ]; then
     stale=1
     if [ $check -eq 1 ]; then echo "no source for: charts/config-manager/crds/$name" >&2; else rm "$f"; echo "removed $name"; fi

@@ -132,13 +132,15 @@ def test_installing_again_into_a_cluster_with_the_crds_is_fine(helm: Helm, clust
     release = f"cm2-{uuid.uuid4().hex[:6]}"
     try:
         helm("install", release, str(CHART), "--namespace", namespace, "--set", "replicaCount=2")
-        peering = client.CustomObjectsApi(cluster.api_client()).get_cluster_custom_object(
-            "kopf.dev", "v1", "clusterkopfpeerings", "config-manager")
-        assert peering["metadata"]["name"] == "config-manager"
         kubeconfig = cluster.service_account_kubeconfig(namespace, f"{release}-config-manager", tmp_path)
-        assert can_i(cluster, kubeconfig, "patch", "clusterkopfpeerings.kopf.dev/config-manager")
-        assert can_i(cluster, kubeconfig, "watch", "clusterkopfpeerings.kopf.dev")
-        assert not can_i(cluster, kubeconfig, "patch", "clusterkopfpeerings.kopf.dev/another-operator")
+        lease = f"leases.coordination.k8s.io/{release}-config-manager"
+        # leader election: the release's own Lease, in the release namespace only
+        assert can_i(cluster, kubeconfig, "update", lease, "-n", namespace)
+        assert can_i(cluster, kubeconfig, "get", lease, "-n", namespace)
+        assert can_i(cluster, kubeconfig, "create", "leases.coordination.k8s.io", "-n", namespace)
+        assert not can_i(cluster, kubeconfig, "update", "leases.coordination.k8s.io/another-operator", "-n", namespace)
+        assert not can_i(cluster, kubeconfig, "create", "leases.coordination.k8s.io", "-n", "kube-system")
+        assert not can_i(cluster, kubeconfig, "delete", lease, "-n", namespace)
     finally:
         helm("uninstall", release, "--namespace", namespace, check=False)
 

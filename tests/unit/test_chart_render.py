@@ -3,7 +3,7 @@
 Why: a chart is code whose output is what matters. These tests render it (``helm template``), lint it,
 and assert on the objects: the Pod Security Standards "restricted" fields, least-privilege RBAC (no
 wildcards; in namespaced scope nothing on Secrets outside the listed namespaces), probes wired to the
-operator's health endpoint, HA wiring (kopf peering) for replicas > 1, the metrics Service and the
+operator's health endpoint, leader election (a Lease in the release namespace), the metrics Service and the
 ServiceMonitor, the values schema rejecting bad input, and the chart's CRDs being byte-identical to the
 repository's crds/ (one source of truth; tools/sync-chart-crds.sh copies them).
 
@@ -28,7 +28,7 @@ from config_manager.devcluster.binaries import MissingBinaryError, find_componen
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "config-manager"
 CRDS = REPO / "crds"
-CHART_ONLY_CRDS = {"kopf-peering.yaml"}  # kopf's peering CRDs: the chart's one extra file
+CHART_ONLY_CRDS: set[str] = set()  # the chart ships exactly the repository's CRDs
 RELEASE, NAMESPACE = "rel", "cm-system"
 
 COMBINATIONS: dict[str, dict[str, Any]] = {
@@ -169,7 +169,7 @@ def test_runs_the_operator_entry_point_as_the_charts_service_account(combination
     assert container(objects)["command"] == ["python", "-m", "config_manager.k8s"]
     assert container(objects)["image"] == "ghcr.io/config-manager/config-manager:0.1.0"
     env = {e["name"]: e for e in container(objects)["env"]}
-    assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"  # the Lease identity
 
 
 # ------------------------------------------------------------------------------------------------ probes
@@ -245,8 +245,9 @@ def test_cluster_scope_grants_exactly_what_the_operator_uses(helm: Path, tmp_pat
     # Nothing on the cluster's RBAC, CRD definitions (read-only), or other credentials.
     assert not allows(rules, "create", "apiextensions.k8s.io", "customresourcedefinitions")
     assert not allows(rules, "create", "", "serviceaccounts/token")
-    # Peering is off with one replica.
+    # No kopf peering objects (replicas coordinate through a Lease, granted by a Role of its own).
     assert not allows(rules, "patch", "kopf.dev", "clusterkopfpeerings", "config-manager")
+    assert not allows(rules, "update", "coordination.k8s.io", "leases", f"{RELEASE}-config-manager")
     binding = the(objects, "ClusterRoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{RELEASE}-config-manager", "namespace": NAMESPACE}]
@@ -267,13 +268,13 @@ def test_namespaced_scope_grants_nothing_on_secrets_cluster_wide(helm: Path, tmp
     assert allows(rules, "watch", "configmanager.io", "clustersecretstores")
     assert allows(rules, "watch", "", "namespaces")
     assert the(objects, "ClusterRoleBinding")["roleRef"]["name"] == cluster_role["metadata"]["name"]
-    roles = by_kind(objects, "Role")
+    roles = [r for r in by_kind(objects, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     for role in roles:
         assert {v for v in ("get", "list", "watch", "create", "update", "patch", "delete")
                 if allows(role["rules"], v, "", "secrets")} == SECRET_VERBS
         assert not allows(role["rules"], "watch", "configmanager.io", "clustersecretstores")
-    bindings = by_kind(objects, "RoleBinding")
+    bindings = [b for b in by_kind(objects, "RoleBinding") if not b["metadata"]["name"].endswith("-leader-election")]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:
         assert binding["roleRef"]["kind"] == "Role"
@@ -301,36 +302,69 @@ def test_rbac_can_be_left_to_the_user(helm: Path, tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------- HA
 
-def test_single_replica_runs_standalone(helm: Path, tmp_path: Path) -> None:
+def lease_role(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    roles = [r for r in by_kind(objects, "Role") if r["metadata"]["name"] == f"{RELEASE}-config-manager-leader-election"]
+    assert len(roles) == 1, [r["metadata"]["name"] for r in by_kind(objects, "Role")]
+    return roles[0]
+
+
+def test_leader_election_is_on_by_default_even_with_one_replica(helm: Path, tmp_path: Path) -> None:
     objects = render(helm, {}, tmp_path)
     assert the(objects, "Deployment")["spec"]["replicas"] == 1
-    assert "--standalone" in container(objects)["args"]
+    args = container(objects)["args"]
+    assert "--leader-election" in args and "--standalone" not in args
+    assert f"--leader-election-namespace={NAMESPACE}" in args and f"--leader-election-id={RELEASE}-config-manager" in args
     assert not by_kind(objects, "PodDisruptionBudget")
-    assert not by_kind(objects, "ClusterKopfPeering")
+    env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in container(objects)["env"]}
+    assert env["POD_NAME"] == "metadata.name" and env["POD_NAMESPACE"] == "metadata.namespace"
 
 
-def test_replicas_share_one_peering_so_only_one_works(helm: Path, tmp_path: Path) -> None:
+def test_leader_election_can_be_turned_off_for_a_single_replica(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, {"leaderElection": {"enabled": False}}, tmp_path)
+    args = container(objects)["args"]
+    assert "--standalone" in args and not [a for a in args if a.startswith("--leader-election")]
+    assert not [r for r in by_kind(objects, "Role") if "leader-election" in r["metadata"]["name"]]
+    result = run_helm(helm, "template", RELEASE, str(CHART), "--set", "replicaCount=2",
+                      "--set", "leaderElection.enabled=false", check=False)
+    assert result.returncode != 0 and "leaderElection.enabled" in result.stderr
+
+
+def test_replicas_share_one_lease_so_only_one_works(helm: Path, tmp_path: Path) -> None:
     objects = render(helm, COMBINATIONS["replicas2"], tmp_path)
     deployment = the(objects, "Deployment")
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
     args = container(objects)["args"]
-    assert "--peering=config-manager" in args and "--standalone" not in args
-    peering = the(objects, "ClusterKopfPeering")
-    assert peering["metadata"]["name"] == "config-manager"
-    rules = the(objects, "ClusterRole")["rules"]
-    assert allows(rules, "patch", "kopf.dev", "clusterkopfpeerings", "config-manager")
-    assert not allows(rules, "patch", "kopf.dev", "clusterkopfpeerings", "someone-elses")
-    assert allows(rules, "watch", "kopf.dev", "clusterkopfpeerings")
+    assert "--leader-election" in args and "--lease-duration=15" in args and "--lease-renew-period=5" in args
+    assert not [a for a in args if a.startswith("--peering")]
+    assert not by_kind(objects, "ClusterKopfPeering") and not by_kind(objects, "KopfPeering")
+    role = lease_role(objects)
+    assert role["metadata"]["namespace"] == NAMESPACE
+    lease = f"{RELEASE}-config-manager"
+    assert allows(role["rules"], "get", "coordination.k8s.io", "leases", lease)
+    assert allows(role["rules"], "update", "coordination.k8s.io", "leases", lease)
+    assert allows(role["rules"], "create", "coordination.k8s.io", "leases")
+    assert not allows(role["rules"], "update", "coordination.k8s.io", "leases", "kube-controller-manager")
+    assert not allows(role["rules"], "delete", "coordination.k8s.io", "leases", lease)
+    assert not allows(role["rules"], "list", "coordination.k8s.io", "leases")
+    binding = [b for b in by_kind(objects, "RoleBinding") if b["metadata"]["name"] == role["metadata"]["name"]]
+    assert binding and binding[0]["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding[0]["subjects"] == [{"kind": "ServiceAccount", "name": f"{RELEASE}-config-manager", "namespace": NAMESPACE}]
+    assert not allows(the(objects, "ClusterRole")["rules"], "update", "coordination.k8s.io", "leases")
     assert the(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
 
 
-def test_namespaced_replicas_peer_in_each_served_namespace(helm: Path, tmp_path: Path) -> None:
-    objects = render(helm, COMBINATIONS["namespaced-ha"], tmp_path)
-    peerings = by_kind(objects, "KopfPeering")
-    assert [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings] == [("team-a", "config-manager")]
-    role = the(objects, "Role")
-    assert allows(role["rules"], "patch", "kopf.dev", "kopfpeerings", "config-manager")
+def test_namespaced_replicas_keep_their_lease_in_the_release_namespace(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, {**COMBINATIONS["namespaced-ha"], "leaderElection": {"leaseName": "team-a-cm", "leaseDuration": 30}},
+                     tmp_path)
+    role = lease_role(objects)
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert allows(role["rules"], "update", "coordination.k8s.io", "leases", "team-a-cm")
+    args = container(objects)["args"]
+    assert "--leader-election-id=team-a-cm" in args and "--lease-duration=30" in args
+    served = [r for r in by_kind(objects, "Role") if r is not role]
+    assert [r["metadata"]["namespace"] for r in served] == ["team-a"]
+    assert not allows(served[0]["rules"], "update", "coordination.k8s.io", "leases")
 
 
 # ----------------------------------------------------------------------------------------------- metrics
@@ -366,6 +400,9 @@ def test_service_monitor_scrapes_the_metrics_service(helm: Path, tmp_path: Path)
     ({"image": {"digest": "latest"}}, "digest"),
     ({"operator": {"logLevel": "verbose"}}, "logLevel"),
     ({"rbac": {"scope": "namespaced", "namespaces": ["Not_A_Namespace"]}}, "namespaces"),
+    ({"ha": {"peeringName": "config-manager"}}, "ha"),
+    ({"leaderElection": {"leaseName": "Not A Name"}}, "leaseName"),
+    ({"leaderElection": {"leaseDuration": 1}}, "leaseDuration"),
 ])
 def test_values_schema_rejects_bad_values(helm: Path, tmp_path: Path, values: dict[str, Any], complaint: str) -> None:
     values_file = tmp_path / "values.json"
@@ -398,11 +435,11 @@ def test_sync_script_reports_a_stale_copy(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_rendered_crds_are_every_repository_crd_plus_kopf_peering(helm: Path, tmp_path: Path) -> None:
+def test_rendered_crds_are_exactly_the_repository_crds(helm: Path, tmp_path: Path) -> None:
     objects = render(helm, {}, tmp_path, crds=True)
     rendered = {o["metadata"]["name"] for o in by_kind(objects, "CustomResourceDefinition")}
     expected = {yaml.safe_load(p.read_text())["metadata"]["name"] for p in CRDS.glob("*.yaml")}
-    assert rendered == expected | {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+    assert rendered == expected
     assert {"managedsecrets.configmanager.io", "configbundles.configmanager.io", "secretstores.configmanager.io",
             "clustersecretstores.configmanager.io"} <= rendered
 
@@ -411,9 +448,11 @@ def test_everything_namespaced_lands_in_the_release_namespace(combination: tuple
     name, objects = combination
     served = set(COMBINATIONS[name].get("rbac", {}).get("namespaces", []))
     for obj in objects:
-        if obj["kind"] in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"):
+        if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
             assert "namespace" not in obj["metadata"]
-        elif obj["kind"] in ("Role", "RoleBinding", "KopfPeering"):
+        elif obj["kind"] in ("Role", "RoleBinding") and obj["metadata"]["name"].endswith("-leader-election"):
+            assert obj["metadata"]["namespace"] == NAMESPACE  # the Lease lives with the operator
+        elif obj["kind"] in ("Role", "RoleBinding"):
             assert obj["metadata"]["namespace"] in served
         else:
             assert obj["metadata"]["namespace"] == NAMESPACE, obj["kind"]

@@ -65,14 +65,22 @@ app.kubernetes.io/part-of: config-manager
 {{- toJson (uniq .Values.rbac.namespaces) }}
 {{- end }}
 
-{{/* Peering (one active pod among replicas) is on with more than one replica or when forced. */}}
-{{- define "config-manager.peering" -}}
-{{- if or (gt (int .Values.replicaCount) 1) .Values.ha.peeringEnabled }}true{{ end }}
+{{/* Leader election ("true" when on). More than one replica without it would do every write twice. */}}
+{{- define "config-manager.leaderElection" -}}
+{{- if .Values.leaderElection.enabled }}true
+{{- else if gt (int .Values.replicaCount) 1 }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled=true (otherwise every replica reconciles and writes)" }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the leader Lease. */}}
+{{- define "config-manager.leaseName" -}}
+{{- default (include "config-manager.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
 
 {{/*
-Arguments of `python -m config_manager.k8s`: which namespaces to serve, the health endpoint, peering,
-logging. One argument per line, rendered as a YAML list.
+Arguments of `python -m config_manager.k8s`: which namespaces to serve, the health endpoint, leader
+election, logging. One argument per line, rendered as a YAML list.
 */}}
 {{- define "config-manager.operatorArgs" -}}
 {{- if include "config-manager.namespaced" . }}
@@ -83,8 +91,13 @@ logging. One argument per line, rendered as a YAML list.
 - --all-namespaces
 {{- end }}
 - --liveness=http://0.0.0.0:{{ .Values.health.port }}{{ .Values.health.path }}
-{{- if include "config-manager.peering" . }}
-- --peering={{ .Values.ha.peeringName }}
+{{- if include "config-manager.leaderElection" . }}
+- --leader-election
+- --leader-election-namespace={{ .Release.Namespace }}
+- --leader-election-id={{ include "config-manager.leaseName" . }}
+- --lease-duration={{ .Values.leaderElection.leaseDuration }}
+- --lease-renew-period={{ .Values.leaderElection.renewPeriod }}
+- --lease-retry-period={{ .Values.leaderElection.retryPeriod }}
 {{- else }}
 - --standalone
 {{- end }}
