@@ -78,7 +78,8 @@ def lease_holder(kube: KubeApi, namespace: str, proc: OperatorProcess) -> str | 
 def test_one_replica_reconciles_and_the_standby_takes_over_after_sigkill(
     kube: KubeApi, namespace: str, replicas: dict[str, OperatorProcess],
 ) -> None:
-    holder = wait_for(lambda: lease_holder(kube, namespace, replicas["replica-a"]), timeout=30, what="a lease holder")
+    holder: str = wait_for(lambda: lease_holder(kube, namespace, replicas["replica-a"]) or "", timeout=30,
+                           what="a lease holder")
     leader = replicas[holder]
     standby_name = next(n for n in replicas if n != holder)
     standby = replicas[standby_name]

@@ -97,8 +97,11 @@ def test_metrics_are_exported_and_move_after_a_sync(kube: KubeApi, namespace: st
     wait_ready(kube, namespace, "m1")
     wait_ready(kube, namespace, "m2", status="False", reason="ProviderError")
     wait_ready(kube, namespace, "b1", plural="configbundles")
-    after = wait_for(lambda: (t := scrape(json_operator)) and sample(
-        t, "configmanager_syncs_total", kind="ConfigBundle", result="success") >= 1 and t, what="bundle sync counted")
+    def bundle_counted() -> str:
+        text = scrape(json_operator)
+        return text if sample(text, "configmanager_syncs_total", kind="ConfigBundle", result="success") >= 1 else ""
+
+    after = wait_for(bundle_counted, what="bundle sync counted")
 
     assert sample(after, "configmanager_syncs_total", kind="ManagedSecret", result="success") >= 1
     assert sample(after, "configmanager_syncs_total", kind="ManagedSecret", result="error") >= 1

@@ -73,7 +73,7 @@ def elector(api: FakeLeases, clock: Clock, identity: str, events: list[str] | No
 
 
 def test_first_candidate_creates_the_lease_and_the_second_stands_by() -> None:
-    api, clock, events = FakeLeases(), Clock(), []
+    api, clock, events = FakeLeases(), Clock(), list[str]()
     a, b = elector(api, clock, "a", events), elector(api, clock, "b", events)
     assert a.step(a.try_acquire_or_renew()) == a.settings.renew_period
     assert b.step(b.try_acquire_or_renew()) == b.settings.retry_period
@@ -124,7 +124,7 @@ def test_two_standbys_racing_for_an_expired_lease_produce_one_leader() -> None:
 
 
 def test_leader_steps_down_when_it_cannot_renew_before_anyone_may_take_over() -> None:
-    api, clock, events = FakeLeases(), Clock(), []
+    api, clock, events = FakeLeases(), Clock(), list[str]()
     a = elector(api, clock, "a", events)
     a.step(a.try_acquire_or_renew())
     api.fail = True
@@ -157,7 +157,10 @@ def test_paused_queue_schedules_but_runs_nothing_until_resumed() -> None:
     ran: list[str] = []
 
     async def scenario() -> None:
-        queue = WorkQueue(lambda key, reason: ran.append(key) and None, workers=2)
+        def reconcile(key: str, reason: str) -> None:
+            ran.append(key)
+
+        queue = WorkQueue(reconcile, workers=2)
         await queue.start(paused=True)
         queue.add("x")
         queue.add("y")
