@@ -64,6 +64,10 @@ def _public_url(url: str) -> str:
 def _check_key(key: str) -> str:
     if not isinstance(key, str) or not key.strip("/"):
         raise ConfigurationError(f"vault: a secret key must be a non-empty path, got {key!r}")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+        # Vault answers 400 to a NUL or other control character in a path; refusing it here keeps a
+        # malformed reference from counting as a server failure (which backs off the whole store)
+        raise ConfigurationError(f"vault: secret key {key!r} contains a control character")
     segments = key.split("/")
     if key.startswith("/") or key.endswith("/") or any(s in ("", ".", "..") for s in segments):
         raise ConfigurationError(
