@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import crypto, masking
-from ..errors import ConfigManagerError, SecretNotFoundError, SecretsError
+from ..errors import ConfigManagerError, ConfigurationError, SecretNotFoundError, SecretsError
 from ..sources import formats, tree
 from . import metrics
 from .context import Context
@@ -226,6 +226,8 @@ def _fetch(ctx: Context, namespace: str, ref: StoreRef, remote: Any, field: str,
     except SecretsError as exc:
         waiting = max(1.0, ctx.providers.backoff.remaining(store.key))
         raise SyncFailure("ProviderError", f"{field}: {exc}", waiting) from None
+    except ConfigurationError as exc:  # the provider refused the reference itself (path traversal, bad version)
+        raise SyncFailure("InvalidSpec", f"{field}: {exc}", None) from None
 
 
 def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") -> float | None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import SecretNotFoundError, SecretsError
+from ..errors import ConfigurationError, SecretNotFoundError, SecretsError
 from . import metrics
 from .context import Context
 from .isolation import IsolationError
@@ -66,13 +66,16 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
         raise SyncFailure("StoreNotReady", f"{store.kind} {store.name!r}: {exc}", 60.0) from None
     data: dict[str, bytes] = {}
     reads = 0
+    field = "spec"
     try:
-        for ref in spec.data_from:
+        for index, ref in enumerate(spec.data_from):
+            field = f"spec.dataFrom[{index}].extract"
             value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh)
             reads += fetched
             REDACTOR.add(value.value)
             data.update(spread(value.value, ref.property, ref.key))
-        for item in spec.data:
+        for index, item in enumerate(spec.data):
+            field = f"spec.data[{index}].remoteRef"
             value, fetched = ctx.providers.read(store.key, provider, item.remote, fresh=fresh)
             reads += fetched
             REDACTOR.add(value.value)
@@ -83,6 +86,8 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
         raise SyncFailure("ProviderError", f"{store.kind} {store.name!r}: {exc}", _retry(ctx, store.key, spec)) from None
     except SecretsError as exc:
         raise SyncFailure("ProviderError", f"{store.kind} {store.name!r}: {exc}", _retry(ctx, store.key, spec)) from None
+    except ConfigurationError as exc:  # the provider refused the reference itself (path traversal, bad version)
+        raise InvalidSpecError(field, f"{store.kind} {store.name!r}: {exc}") from None
     return data, reads, store.key
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import ProviderUnavailableError, SecretNotFoundError, SecretsError
+from ..errors import ConfigurationError, ProviderUnavailableError, SecretNotFoundError, SecretsError
 from ..providers import SecretProvider, SecretValue
 from . import metrics
 from .backoff import Backoff
@@ -116,8 +116,10 @@ class ProviderCache:
         try:
             with metrics.provider_call(provider.provider_type, "get"):
                 value = provider.get(ref.key, ref.version)
-        except SecretNotFoundError as exc:
-            flight.error = exc  # a missing key is an answer, not a store failure
+        except (SecretNotFoundError, ConfigurationError) as exc:
+            # a missing key, or a key/version the provider refuses to send ("../x", "/abs"), is an answer
+            # about this reference, not a store failure: no store-wide backoff for the other objects
+            flight.error = exc
             flight.done.set()
             raise
         except SecretsError as exc:
