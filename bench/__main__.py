@@ -35,6 +35,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     if args.quick:
         config.raw, config.idle_window, config.probes, config.rotation_samples = min(config.raw, 200), 5.0, 5, 1
         config.settle_cap, config.profile, config.plots, config.probe_rate = 20.0, False, False, 10.0
+        config.probe_timeout = 60.0
     return config
 
 
