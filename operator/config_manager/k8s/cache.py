@@ -130,7 +130,7 @@ class ClusterCache:
                 return
             if current is not None and _rv(current) > _rv(body):
                 return
-            table[key] = body
+            table[key] = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
     # -- Secrets / ConfigMaps ---------------------------------------------------------------------------
 

@@ -71,6 +71,14 @@ def _to_dict(obj: Any) -> Any:
     return obj
 
 
+def _cached(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body as the cache keeps it: a plain dict without ``metadata.managedFields`` (never read here;
+    about 10 KB of Python objects per ManagedSecret, most of the cache's memory)."""
+    out: dict[str, Any] = _to_dict(body)
+    (out.get("metadata") or {}).pop("managedFields", None)
+    return out
+
+
 # -- our objects --------------------------------------------------------------------------------------
 
 def _first_delay(body: Mapping[str, Any], default_refresh: str) -> float:
@@ -135,7 +143,7 @@ def _own_object_event(kind: str, table: str, event: Mapping[str, Any], body: Map
         if RT.queue is not None:
             RT.queue.forget(key)
         return
-    new = _to_dict(body)
+    new = _cached(body)
     with cache.lock:
         old = store.get(key[1:])
         store[key[1:]] = new
@@ -158,7 +166,7 @@ def ms_index(body: kopf.Body, **_: Any) -> None:
     if RT.ctx is not None:
         key = _key("ManagedSecret", body)
         with RT.ctx.cache.lock:
-            RT.ctx.cache.managed_secrets.setdefault(key[1:], _to_dict(body))
+            RT.ctx.cache.managed_secrets.setdefault(key[1:], _cached(body))
 
 
 @kopf.on.event(GROUP, VERSION, "managedsecrets")
@@ -171,7 +179,7 @@ def cb_index(body: kopf.Body, **_: Any) -> None:
     if RT.ctx is not None:
         key = _key("ConfigBundle", body)
         with RT.ctx.cache.lock:
-            RT.ctx.cache.bundles.setdefault(key[1:], _to_dict(body))
+            RT.ctx.cache.bundles.setdefault(key[1:], _cached(body))
 
 
 @kopf.on.event(GROUP, VERSION, "configbundles")
@@ -217,7 +225,7 @@ def _store_event(kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -
         for dep in _dependents(kind, name, namespace or None):
             _enqueue(dep, 0.0)
         return
-    new = _to_dict(body)
+    new = _cached(body)
     with cache.lock:
         old = table.get(table_key)
         table[table_key] = new
@@ -260,7 +268,7 @@ def ss_index(body: kopf.Body, **_: Any) -> None:
     if RT.ctx is not None:
         meta = body.get("metadata") or {}
         with RT.ctx.cache.lock:
-            RT.ctx.cache.stores.setdefault((str(meta.get("namespace")), str(meta.get("name"))), _to_dict(body))
+            RT.ctx.cache.stores.setdefault((str(meta.get("namespace")), str(meta.get("name"))), _cached(body))
 
 
 @kopf.on.event(GROUP, VERSION, "secretstores")
@@ -272,7 +280,7 @@ def ss_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
 def css_index(body: kopf.Body, **_: Any) -> None:
     if RT.ctx is not None:
         with RT.ctx.cache.lock:
-            RT.ctx.cache.cluster_stores.setdefault(body.get("metadata", {}).get("name"), _to_dict(body))
+            RT.ctx.cache.cluster_stores.setdefault(body.get("metadata", {}).get("name"), _cached(body))
 
 
 @kopf.on.event(GROUP, VERSION, "clustersecretstores")
