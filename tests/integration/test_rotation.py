@@ -76,6 +76,21 @@ def annotate(kube: KubeApi, ns: str, name: str, value: str) -> None:
     kube.patch("managedsecrets", ns, name, {"metadata": {"annotations": {"configmanager.io/rotate": value}}})
 
 
+def counter(op: OperatorProcess, line_prefix: str) -> float:
+    """The value of one Prometheus sample of the operator's /metrics (0 when not exported yet)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{op.port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(line_prefix + " "):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+ROTATED_BY_ANNOTATION = 'configmanager_rotations_total{result="success",trigger="annotation"}'
+DEPLOYMENT_RESTARTS = 'configmanager_workload_restarts_total{kind="Deployment"}'
+
+
 def writes(before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]) -> dict[str, int]:
     out = {f"{verb} {res}": int(after.get((verb, res), 0) - before.get((verb, res), 0))
            for (verb, res) in after if verb in WRITE_VERBS}
@@ -109,6 +124,7 @@ def test_manual_rotation_writes_back_keeps_previous_and_restarts_only_users_of_t
     assert secret_data(kube, ns, "app") == {"password": initial_pw, "password_previous": initial_pw, "token": token}
 
     before = op.metrics()
+    rotations_before, restarts_before = counter(op, ROTATED_BY_ANNOTATION), counter(op, DEPLOYMENT_RESTARTS)
     started = time.monotonic()
     annotate(kube, ns, "app", "r1")
     wait_for(lambda: template_annotation(kube, ns, "uses-pw", "app"), timeout=30, interval=0.05, what="uses-pw restarted")
@@ -117,6 +133,8 @@ def test_manual_rotation_writes_back_keeps_previous_and_restarts_only_users_of_t
                       what="rotation recorded")
     time.sleep(1.0)  # let the pass finish (Events) before counting
     cost = writes(before, op.metrics())
+    assert counter(op, ROTATED_BY_ANNOTATION) - rotations_before == 1
+    assert counter(op, DEPLOYMENT_RESTARTS) - restarts_before == 2
 
     data = secret_data(kube, ns, "app")
     assert data is not None

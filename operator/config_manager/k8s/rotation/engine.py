@@ -35,6 +35,7 @@ from ..settings import REDACTOR
 from ..spec import ManagedSecretSpec, RemoteRef
 from ..stores import StoreNotReadyError, build_provider, resolve_store
 from ..writer import Desired, WriteOutcome, WriteResult
+from .. import metrics
 from . import notify, plan, restarts
 from .faults import crash_point
 from .spec import RotatedKey, RotationSpec, parse_rotation, sync_spec
@@ -208,6 +209,7 @@ def before_sync(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, 
         crash_point("after-store-write")
     except SecretsError as exc:
         rp.error = f"StoreWriteFailed: {exc}"
+        metrics.ROTATIONS.labels(trigger=str((pending or {}).get("trigger")), result="error").inc()
         rot_status["lastError"] = rp.error[:1024]
         rp.events.append(("Warning", "RotationFailed", rp.error))
         log.warning("ManagedSecret %s/%s: rotation failed: %s", namespace, meta["name"], exc)
@@ -229,6 +231,7 @@ def finish(ctx: Context, rp: RotationPass, body: Mapping[str, Any], secret: Desi
         msg = (f"rotated {', '.join(rot.key_names)} (trigger {rp.intent.get('trigger')}, rotation {rp.intent.get('id')}, "
                f"store version {','.join(v for v in rp.versions if v) or 'n/a'}); store and Secret {secret.name!r} updated")
         rp.events.append(("Normal", "Rotated", msg))
+        metrics.ROTATIONS.labels(trigger=str(rp.intent.get("trigger")), result="success").inc()
     elif outcome.result is WriteResult.UPDATED and not outcome.drift_repaired:
         changed = ["*"]  # the store changed outside a rotation: which keys is unknown
     if rot.restart_mode != "None" and changed:
@@ -268,6 +271,7 @@ def _restart(ctx: Context, rp: RotationPass, body: Mapping[str, Any], secret: De
         if updated is None:
             continue
         rp.restarted.append((decision.kind, decision.name))
+        metrics.WORKLOAD_RESTARTS.labels(kind=decision.kind).inc()
         ctx.events.record(updated, "Normal", "Restarted",
                           f"pod template updated: Secret {secret.name!r} changed ({decision.why}); rotation {rid}")
     if rp.restarted:
