@@ -66,7 +66,8 @@ def with_data(name: str, *items: tuple[str, str], store: str = "local", **remote
 
 
 HUGE = "x" * 70_000
-ENV_CANARY = "env-canary-" + uuid.uuid4().hex  # planted in the operator's environment? see below
+CSS_NAME = f"css-deny-{uuid.uuid4().hex[:6]}"
+VAULT_PATH = f"app/hostile-{uuid.uuid4().hex[:6]}"
 NS_OTHER = "kube-system"
 
 CASES: list[tuple[str, Callable[[], Body], Admission | Refused]] = [
@@ -137,8 +138,6 @@ CASES: list[tuple[str, Callable[[], Body], Admission | Refused]] = [
     ("store-name-traversal", lambda: ms("c", storeRef={"name": "../local"}), Admission("spec.storeRef.name")),
     ("nothing-to-fetch", lambda: managed_secret("c"), Admission("spec")),
 ]
-CSS_NAME = f"css-deny-{uuid.uuid4().hex[:6]}"
-VAULT_PATH = f"app/hostile-{uuid.uuid4().hex[:6]}"
 TRIED: list[str] = []
 
 
@@ -223,8 +222,11 @@ def test_bad_input_is_refused_without_harm(arena: Arena, build: Callable[[], Bod
     else:
         create(kube, namespace, body, False)
         try:
-            obj = wait_for(lambda: (o := kube.get("managedsecrets", namespace, name)) and condition(o).get("status") == "False" and o,
-                           timeout=30, what=f"{name} refused in status")
+            def refused() -> dict[str, Any] | None:
+                current = kube.get("managedsecrets", namespace, name)
+                return current if condition(current).get("status") == "False" else None
+            obj = wait_for(refused, timeout=30, what=f"{name} refused in status")
+            assert obj is not None
             ready = condition(obj)
             assert ready["reason"] == expect.reason, ready
             assert expect.fragment in ready["message"], ready

@@ -108,8 +108,11 @@ def test_three_replicas_over_a_burst_with_a_failover_do_each_write_once(
         if n == CHANGED // 2:
             procs[holder].kill()
     old_holder = holder
-    new_holder: str = wait_for(lambda: (h := lease_holder(kube, namespace, procs[standbys[0]])) != old_holder and h,
-                               timeout=30, what="a new lease holder")
+    def taken_over() -> str | None:
+        current = lease_holder(kube, namespace, procs[standbys[0]])
+        return current if current and current != old_holder else None
+    new_holder = wait_for(taken_over, timeout=30, what="a new lease holder")
+    assert new_holder is not None
     wait_for(converged, timeout=120, interval=1.0, what="all changes synced after the failover")
     time.sleep(3)  # room for a stray second write to show up
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-import atheris
+import atheris  # type: ignore[import-untyped]  # only in the fuzzing venv (docs/fuzzing.md)
 
 with atheris.instrument_imports():
     from config_manager import crypto
