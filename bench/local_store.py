@@ -11,12 +11,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from config_manager import LocalEncryptedSecrets, crypto
 
 
-def timed(action, repeat: int = 5) -> float:
+def timed(action: Callable[[], object], repeat: int = 5) -> float:
     """Median milliseconds of ``action()`` over ``repeat`` runs."""
     samples = []
     for _ in range(repeat):
