@@ -140,12 +140,26 @@ class OperatorProcess:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
+CRD_NAMES = ("secretstores", "clustersecretstores", "managedsecrets", "configbundles")
+
+
+def install_crds(cluster: Any) -> None:
+    """kubectl apply -f crds/ and wait until every CRD is established."""
+    cluster.kubectl("apply", "-f", str(REPO / "crds"))
+    result = None
+    for _ in range(20):  # right after apply, kubectl wait may fail on a CRD whose status is not set yet
+        result = cluster.kubectl("wait", "--for=condition=established", "--timeout=60s",
+                                 *(f"crd/{n}.configmanager.io" for n in CRD_NAMES), check=False)
+        if result.returncode == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"CRDs not established: {result.stderr.strip() if result else ''}")
+
+
 @pytest.fixture(scope="session")
 def crds(cluster: Any) -> None:
     """Install the CRDs from crds/ and wait until they are established."""
-    cluster.kubectl("apply", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=established", "--timeout=60s",
-                    *(f"crd/{n}.configmanager.io" for n in ("secretstores", "clustersecretstores", "managedsecrets", "configbundles")))
+    install_crds(cluster)
 
 
 # Session operators started by the ``operator`` fixture, so ``no_background_operator`` can pause them.

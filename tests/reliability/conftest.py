@@ -7,28 +7,13 @@ installed, and hands out the same ``ClusterInfo`` shape as ``cluster`` (with ``p
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from config_manager.devcluster import ControlPlaneSettings, LocalControlPlane
 from tests.helpers.cluster import ClusterInfo
-from tests.helpers.operator_process import REPO
-
-CRD_NAMES = ("secretstores", "clustersecretstores", "managedsecrets", "configbundles")
-
-
-def install_crds(info: ClusterInfo) -> None:
-    """kubectl apply -f crds/ and wait until every CRD is established."""
-    info.kubectl("apply", "-f", str(REPO / "crds"))
-    for _ in range(20):  # right after apply, kubectl wait may fail on a CRD whose status is not set yet
-        result = info.kubectl("wait", "--for=condition=established", "--timeout=60s",
-                              *(f"crd/{n}.configmanager.io" for n in CRD_NAMES), check=False)
-        if result.returncode == 0:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"CRDs not established: {result.stderr.strip()}")
+from tests.helpers.operator_process import install_crds
 
 
 @pytest.fixture(scope="module")
