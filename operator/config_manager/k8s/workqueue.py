@@ -19,6 +19,7 @@ import concurrent.futures
 import heapq
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,13 +48,26 @@ class WorkQueue:
         self._paused = False
         self._in_flight: set[concurrent.futures.Future[float | None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self.processed = 0
 
     def __len__(self) -> int:
         return len(self._due)
 
+    def _off_loop(self) -> bool:
+        return self._loop is not None and threading.get_ident() != self._loop_thread
+
     def add(self, key: Hashable, delay: float = 0.0, reason: str = "sync") -> None:
-        """Schedule ``key`` in ``delay`` seconds (earlier schedules win). Must be called on the loop."""
+        """Schedule ``key`` in ``delay`` seconds (earlier schedules win). Safe from any thread: kopf runs
+        sync handlers in its executor, so calls from other threads are handed to the loop's thread."""
+        if self._off_loop():
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._add, key, delay, reason)
+            return
+        self._add(key, delay, reason)
+
+    def _add(self, key: Hashable, delay: float, reason: str) -> None:
         if key in self._running:
             if delay <= 0:
                 # rerun right after the current pass; a "sync" reason wins over "usage"
@@ -73,7 +87,11 @@ class WorkQueue:
             self._wakeup.set()
 
     def forget(self, key: Hashable) -> None:
-        """Drop a key (its object was deleted). A pass already running finishes."""
+        """Drop a key (its object was deleted). A pass already running finishes. Safe from any thread."""
+        if self._off_loop():
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self.forget, key)
+            return
         self._due.pop(key, None)
         self._reason.pop(key, None)
         self._dirty.pop(key, None)
@@ -83,6 +101,8 @@ class WorkQueue:
         return None if due is None else due - time.monotonic()
 
     async def start(self, paused: bool = False) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._wakeup = asyncio.Event()
         self._active = asyncio.Event()
         self._paused = paused

@@ -145,6 +145,41 @@ def test_work_queue_dedupes_and_never_runs_a_key_twice_at_once() -> None:
     assert [k for k, _ in runs].count("b") == 1
 
 
+def test_work_queue_accepts_keys_from_other_threads() -> None:
+    """kopf runs sync handlers in its executor: keys added from several threads at once while the
+    workers sit idle are all run, once each. (The queue hands such calls to the loop's thread; this
+    test does not reliably catch the old unsynchronised version, whose races are timing-dependent.)"""
+    runs: list[str] = []
+    lock = threading.Lock()
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+
+        def reconcile(key: str, reason: str) -> float | None:
+            with lock:
+                runs.append(key)
+                if len(runs) == 200:
+                    loop.call_soon_threadsafe(done.set_result, True)
+            return None
+
+        queue = WorkQueue(reconcile, workers=2)
+        await queue.start()
+        await asyncio.sleep(0.05)  # workers now wait on an empty heap, with no timeout
+        threads = [threading.Thread(target=lambda i=i: [queue.add(f"k{i}-{j}") for j in range(50)]) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            await asyncio.wait_for(done, timeout=3)  # the loop sleeps here unless something wakes it
+        finally:
+            for thread in threads:
+                thread.join()
+            await queue.stop()
+
+    asyncio.run(scenario())
+    assert sorted(runs) == sorted(f"k{i}-{j}" for i in range(4) for j in range(50))
+
+
 def test_work_queue_reschedules_with_the_returned_delay() -> None:
     times: list[float] = []
 
