@@ -7,6 +7,13 @@ the store secrets (through the shared read cache). The watch on those objects tr
 one of them changes. What is secret — values from Secret sources, encrypted sources, ``spec.secrets``
 and leaves whose names look secret (``masking.is_secret_path``) — is shown as ``[MASKED]`` in the
 ConfigMap; the Secret holds the real document.
+
+Rotation (``spec.rotation``, issue 6) runs through the same engine as a ManagedSecret's
+(``rotation.engine``; look for "rotation hook"): rotated ``spec.secrets`` paths get new values written
+back to the store before the sync reads it, the bundle's Secret is written as usual, then workloads that
+use that Secret restart (debounced) and ``status.rotation`` records the rotation. With ``keepPrevious``
+the previous value is written to the store beside the current one and shown in the config at
+``<path>_previous`` (masked in the ConfigMap like every secret path).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import crypto, masking
@@ -25,12 +32,14 @@ from .context import Context
 from .isolation import IsolationError
 from .managedsecret import SyncFailure, jittered
 from .names import ANN_FORCE_SYNC
-from .spec import InvalidSpecError, StoreRef, parse_remote_ref, parse_store_ref
+from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
+from .rotation.spec import bundle_previous_items
+from .spec import InvalidSpecError, RemoteRef, StoreRef, parse_remote_ref, parse_store_ref
 from .status import now_iso, set_condition, status_patch
 from .stores import StoreNotReadyError, build_provider, decode_key_material, resolve_store
 from .values import extract_property
 from .durations import parse_duration
-from .writer import Desired, WriteError, WriteResult, write
+from .writer import Desired, WriteError, WriteOutcome, WriteResult, write
 
 log = logging.getLogger(__name__)
 KIND = "ConfigBundle"
@@ -102,8 +111,11 @@ def _env_tree(values: Mapping[str, str], prefix: str, separator: str) -> dict[st
     return result
 
 
-def build_config(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], set[str], list[dict[str, str]], int]:
-    """The merged configuration, the paths that are secret, the sources read, and provider reads made."""
+def build_config(ctx: Context, body: Mapping[str, Any], extra_secrets: Sequence[tuple[str, StoreRef, RemoteRef]] = ()
+                 ) -> tuple[dict[str, Any], set[str], list[dict[str, str]], int]:
+    """The merged configuration, the paths that are secret, the sources read, and provider reads made.
+
+    ``extra_secrets``: (path, store, reference) injected after ``spec.secrets`` (rotation's previous values)."""
     namespace = body["metadata"]["namespace"]
     spec = body.get("spec") or {}
     default_store = parse_store_ref(spec["storeRef"], "spec.storeRef") if spec.get("storeRef") else None
@@ -164,6 +176,11 @@ def build_config(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any],
         reads += fetched
         tree.set_path(config, item["path"], value)
         secret.add(item["path"])
+    for path, store_ref, remote in extra_secrets:
+        value, fetched = _fetch(ctx, namespace, store_ref, remote, f"spec.rotation (previous value of {path})", fresh=False)
+        reads += fetched
+        tree.set_path(config, path, value)
+        secret.add(path)
     return config, secret, read, reads
 
 
@@ -268,8 +285,17 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
     event: tuple[str, str, str] | None = None
     extra: dict[str, Any] = {}
     written = False
+    rot: rotation.RotationPass | None = None
+    secret_desired: Desired | None = None
+    secret_outcome: WriteOutcome | None = None
     try:
-        config, secret_paths, read, reads = build_config(ctx, body)
+        rot = rotation.before_sync_bundle(ctx, body, status, secret_name=sec_name, secret_key=key)  # rotation hook
+        previous: list[tuple[str, StoreRef, RemoteRef]] = []
+        if rot is not None:
+            status = rot.status
+            paths = [str(item.get("path")) for item in spec.get("secrets") or []]
+            previous = [(path, rot.subject.store, ref) for path, ref in bundle_previous_items(rot.rotation, paths)]
+        config, secret_paths, read, reads = build_config(ctx, body, previous)
         stats.reads += reads
         if reads:
             stats.last_read = now
@@ -280,10 +306,12 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
                 kind="ConfigMap", namespace=namespace, name=cm_name, data={key: formats.render(masked, fmt)},
                 owner=body, policy="Owner", owner_reference=delete))))
         if sec_spec.get("enabled", True):
-            results.append(("Secret", sec_name, write(ctx.api, ctx.cache, Desired(
+            secret_desired = Desired(
                 kind="Secret", namespace=namespace, name=sec_name,
                 data={key: base64.b64encode(formats.render(config, fmt).encode()).decode()},
-                owner=body, policy="Owner", owner_reference=delete))))
+                owner=body, policy="Owner", owner_reference=delete)
+            secret_outcome = write(ctx.api, ctx.cache, secret_desired)
+            results.append(("Secret", sec_name, secret_outcome))
         not_owned = [f"{k} {n!r}" for k, n, r in results if r.result is WriteResult.NOT_OWNED]
         written = any(r.result in (WriteResult.CREATED, WriteResult.UPDATED) for _, _, r in results)
         leaves = _leaf_paths(config)
@@ -314,6 +342,9 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
     metrics.record_sync(KIND, ready)
     desired: dict[str, Any] = dict(status)
     desired.update(extra)
+    if rot is not None:  # rotation hook: restarts (debounced) and the completed rotation's status
+        synced = ready[0] == "True"  # as for a ManagedSecret: a failed sync leaves the intent to the next pass
+        desired["rotation"] = rotation.finish(ctx, rot, body, secret_desired, secret_outcome) if synced else rot.rotation_status
     desired["conditions"] = set_condition(status.get("conditions") or [], type_="Ready", status=ready[0], reason=ready[1],
                                           message=ready[2], generation=meta.get("generation"), now=now)
     desired["observedGeneration"] = meta.get("generation")
@@ -335,7 +366,9 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
             log.warning("status of ConfigBundle %s/%s not written: %s", namespace, name, exc)
     if event is not None:
         ctx.events.record(body, *event)
-    return next_delay
+    if rot is not None:
+        rotation.after_status(ctx, rot, body)  # rotation hook: Events, notification
+    return rotation.next_delay(ctx, namespace, name, next_delay, kind=KIND)  # rotation hook: come back when due
 
 
 def _masked_paths(masked: Any) -> set[str]:

@@ -190,7 +190,7 @@ def _reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync")
     try:
         rot = rotation.before_sync(ctx, body, spec, status)  # rotation hook: intent + store write-back
         if rot is not None:
-            spec, status = rot.spec, rot.status
+            spec, status = rot.spec or spec, rot.status
             extra["rotation"] = rot.rotation_status
         data, reads, store_key = fetch_data(ctx, body, spec, fresh=forced)
         if reads:

@@ -1,4 +1,4 @@
-"""Rotation of ManagedSecret values in the cluster: triggers, crash-safe intent, write-back, restarts.
+"""Rotation of ManagedSecret and ConfigBundle values in the cluster: triggers, crash-safe intent, write-back, restarts.
 
 Why a package of its own: the ManagedSecret reconcile (``..managedsecret``) syncs store -> Secret; rotation
 adds a step *before* that sync (make new values and write them back to the store, so the store stays the
@@ -6,6 +6,8 @@ source of truth) and steps *after* it (status, debounced restarts of the workloa
 keys, Events, an HTTP notification). The reconcile calls in through ``engine`` at two clearly marked
 places; everything else lives here:
 
+- ``subjects``: the small per-kind adapter (which names rotate, their store, the output Secret, the
+  Secret keys a rotation changes); the ConfigBundle reconcile calls in at the same two places;
 - ``spec``: the typed ``spec.rotation`` (generators come from the library's ``secrets.generators`` and the
   cadence from ``secrets.rotation.Cadence``: one engine for the library and the operator);
 - ``plan``: pure decisions (which trigger fires, the intent record, recovery, history, debounce);

@@ -1,6 +1,9 @@
-"""The rotation steps around one ManagedSecret reconcile, in crash-safe order.
+"""The rotation steps around one ManagedSecret or ConfigBundle reconcile, in crash-safe order.
 
-``before_sync`` (called by the reconcile before it reads the store):
+The kind-specific facts (names, store, output Secret, changed keys) come from a ``subjects.Subject``;
+``before_sync`` (ManagedSecret) and ``before_sync_bundle`` (ConfigBundle) build it and call ``begin``.
+
+``begin`` (called by the reconcile before it reads the store):
   1. decide: a pending intent is completed; otherwise the ``configmanager.io/rotate`` annotation, a
      missing key (first value) or the schedule may fire (``plan.decide_trigger``);
   2. record the intent in ``status.rotation.pending`` (one status PATCH; names and versions only);
@@ -38,7 +41,8 @@ from ..writer import Desired, WriteOutcome, WriteResult
 from .. import metrics
 from . import notify, plan, restarts
 from .faults import crash_point
-from .spec import RotatedKey, RotationSpec, parse_rotation, sync_spec
+from .spec import RotatedKey, RotationSpec, sync_spec
+from .subjects import Subject, config_bundle_subject, managed_secret_subject, rotation_raw
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ log = logging.getLogger(__name__)
 class RotationPass:
     """What one reconcile pass did about rotation (no values)."""
 
-    spec: ManagedSecretSpec  # the sync spec (with rotated and previous keys)
+    subject: Subject
     status: Mapping[str, Any]  # status after our intent write, if any
     rotation: RotationSpec
     rotation_status: dict[str, Any]  # status.rotation as it should be if the pass ends here
@@ -57,6 +61,7 @@ class RotationPass:
     restarted: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    spec: ManagedSecretSpec | None = None  # ManagedSecret: the sync spec (with rotated and previous keys)
 
 
 def _now() -> datetime:
@@ -139,20 +144,43 @@ def _bootstrap_previous(ctx: Context, store_key: str, provider: SecretProvider, 
     return wrote
 
 
-def _patch_status(ctx: Context, body: Mapping[str, Any], rotation_patch: Mapping[str, Any]) -> Mapping[str, Any]:
+def _patch_status(ctx: Context, subject: Subject, body: Mapping[str, Any], rotation_patch: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = body["metadata"]
-    updated = ctx.api.patch("managedsecrets", meta["namespace"], meta["name"], {"status": {"rotation": rotation_patch}},
+    updated = ctx.api.patch(subject.plural, meta["namespace"], meta["name"], {"status": {"rotation": rotation_patch}},
                             subresource="status")
-    ctx.cache.update_body("managedsecrets", updated)
+    ctx.cache.update_body(subject.plural, updated)
     return updated.get("status") or {}
 
 
+def _scale(ctx: Context) -> float:
+    return float(getattr(ctx.config, "rotation_interval_scale", 1.0))
+
+
 def before_sync(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, status: Mapping[str, Any]) -> RotationPass | None:
-    """Steps 1-3 (see the module docstring). None when the ManagedSecret has no ``spec.rotation``."""
-    raw = (body.get("spec") or {}).get("rotation")
-    if not isinstance(raw, Mapping):
+    """Steps 1-3 for a ManagedSecret (see the module docstring). None when it has no ``spec.rotation``."""
+    raw = rotation_raw(body)
+    if raw is None:
         return None
-    rotation = parse_rotation(raw, spec, interval_scale=getattr(ctx.config, "rotation_interval_scale", 1.0))
+    subject = managed_secret_subject(raw, spec, interval_scale=_scale(ctx))
+    rp = begin(ctx, body, subject, status)
+    rp.spec = sync_spec(spec, subject.rotation)
+    return rp
+
+
+def before_sync_bundle(ctx: Context, body: Mapping[str, Any], status: Mapping[str, Any], *, secret_name: str,
+                       secret_key: str) -> RotationPass | None:
+    """Steps 1-3 for a ConfigBundle. None without ``spec.rotation``; raises InvalidSpecError naming the field."""
+    raw = rotation_raw(body)
+    if raw is None:
+        return None
+    subject = config_bundle_subject(raw, body.get("spec") or {}, secret_name=secret_name, secret_key=secret_key,
+                                    interval_scale=_scale(ctx))
+    return begin(ctx, body, subject, status)
+
+
+def begin(ctx: Context, body: Mapping[str, Any], subject: Subject, status: Mapping[str, Any]) -> RotationPass:
+    """Steps 1-3 (see the module docstring) for any kind."""
+    rotation = subject.rotation
     now = _now()
     rot_status: dict[str, Any] = dict(status.get("rotation") or {})
     nxt = plan.next_due(rot_status, rotation.cadence, _created(body), now) if rotation.enabled else None
@@ -160,11 +188,11 @@ def before_sync(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, 
         rot_status["nextRotationTime"] = plan.iso(nxt)
     else:
         rot_status.pop("nextRotationTime", None)
-    rp = RotationPass(spec=sync_spec(spec, rotation), status=status, rotation=rotation, rotation_status=rot_status)
+    rp = RotationPass(subject=subject, status=status, rotation=rotation, rotation_status=rot_status)
     meta = body["metadata"]
     namespace = meta["namespace"]
     try:
-        store = resolve_store(spec.store, namespace, ctx.cache)
+        store = resolve_store(subject.store, namespace, ctx.cache)
         provider = ctx.providers.provider(store.key, store.fingerprint(ctx.cache), lambda: build_provider(store, ctx.api))
     except (StoreNotReadyError, IsolationError, SecretsError):
         return rp  # the sync reports the store problem; nothing is rotated meanwhile
@@ -186,10 +214,10 @@ def before_sync(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, 
             paths = {path: plan.path_state(rid, exists=cur is not None, version=cur.version if cur else None,
                                            value=cur.value if cur else None) for path, cur in currents.items()}
             pending = plan.new_intent(rid, trigger, annotation=annotation, keys=rotation.key_names, paths=paths, now=now)
-            rp.status = _patch_status(ctx, body, {"pending": pending, "lastError": None})
+            rp.status = _patch_status(ctx, subject, body, {"pending": pending, "lastError": None})
             rot_status["pending"] = pending
             rot_status.pop("lastError", None)
-            log.info("ManagedSecret %s/%s: rotation %s (%s) of %s recorded", namespace, meta["name"], rid, trigger,
+            log.info("%s %s/%s: rotation %s (%s) of %s recorded", subject.kind, namespace, meta["name"], rid, trigger,
                      ", ".join(rotation.key_names))
             crash_point("after-intent")
         rp.intent = dict(pending)
@@ -212,12 +240,15 @@ def before_sync(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, 
         metrics.ROTATIONS.labels(trigger=str((pending or {}).get("trigger")), result="error").inc()
         rot_status["lastError"] = rp.error[:1024]
         rp.events.append(("Warning", "RotationFailed", rp.error))
-        log.warning("ManagedSecret %s/%s: rotation failed: %s", namespace, meta["name"], exc)
+        log.warning("%s %s/%s: rotation failed: %s", subject.kind, namespace, meta["name"], exc)
     return rp
 
 
-def finish(ctx: Context, rp: RotationPass, body: Mapping[str, Any], secret: Desired, outcome: WriteOutcome) -> dict[str, Any]:
-    """After the Secret write: debounced restarts, then the ``status.rotation`` to write."""
+def finish(ctx: Context, rp: RotationPass, body: Mapping[str, Any], secret: Desired | None,
+           outcome: WriteOutcome | None) -> dict[str, Any]:
+    """After the Secret write: debounced restarts, then the ``status.rotation`` to write.
+
+    ``secret`` None: the object writes no Secret (a ConfigBundle with its Secret output off): nothing to restart."""
     if rp.intent is not None and rp.store_done:
         crash_point("after-secret-write")
     now = _now()
@@ -225,19 +256,19 @@ def finish(ctx: Context, rp: RotationPass, body: Mapping[str, Any], secret: Desi
     rot_status = dict(rp.rotation_status)
     changed: list[str] = []
     if rp.intent is not None and rp.store_done:
-        changed = list(rot.key_names) + [k.previous_secret_key for k in rot.keys if k.previous_secret_key]
+        changed = list(rp.subject.changed_keys)
         rot_status = plan.completed(rot_status, rp.intent, versions=rp.versions, cadence=rot.cadence,
                                     enabled=rot.enabled, now=now)
         msg = (f"rotated {', '.join(rot.key_names)} (trigger {rp.intent.get('trigger')}, rotation {rp.intent.get('id')}, "
-               f"store version {','.join(v for v in rp.versions if v) or 'n/a'}); store and Secret {secret.name!r} updated")
+               f"store version {','.join(v for v in rp.versions if v) or 'n/a'}); store and Secret {rp.subject.secret_name!r} updated")
         rp.events.append(("Normal", "Rotated", msg))
         metrics.ROTATIONS.labels(trigger=str(rp.intent.get("trigger")), result="success").inc()
-    elif outcome.result is WriteResult.UPDATED and not outcome.drift_repaired:
+    elif outcome is not None and outcome.result is WriteResult.UPDATED and not outcome.drift_repaired:
         changed = ["*"]  # the store changed outside a rotation: which keys is unknown
     if rot.restart_mode != "None" and changed:
         rot_status["pendingRestart"] = plan.debounce(rot_status.get("pendingRestart"), now=now, window=rot.debounce, keys=changed)
     pending_restart = rot_status.get("pendingRestart")
-    if rot.restart_mode != "None" and plan.restart_due(pending_restart, now):
+    if rot.restart_mode != "None" and plan.restart_due(pending_restart, now) and secret is not None:
         try:
             _restart(ctx, rp, body, secret, list((pending_restart or {}).get("keys") or ["*"]))
             rot_status.pop("pendingRestart", None)
@@ -290,8 +321,8 @@ def after_status(ctx: Context, rp: RotationPass, body: Mapping[str, Any]) -> Non
         return
     meta = body["metadata"]
     payload = {
-        "kind": "ManagedSecret", "namespace": meta["namespace"], "name": meta["name"],
-        "secret": rp.spec.target.name, "keys": rot.key_names, "rotationId": rp.intent.get("id"),
+        "kind": rp.subject.kind, "namespace": meta["namespace"], "name": meta["name"],
+        "secret": rp.subject.secret_name, "keys": rot.key_names, "rotationId": rp.intent.get("id"),
         "trigger": rp.intent.get("trigger"), "versions": [v for v in rp.versions if v],
         "count": rp.rotation_status.get("count"), "time": rp.rotation_status.get("lastRotationTime"),
         "restarted": [{"kind": k, "name": n} for k, n in rp.restarted],
@@ -302,9 +333,10 @@ def after_status(ctx: Context, rp: RotationPass, body: Mapping[str, Any]) -> Non
         ctx.events.record(body, "Warning", "NotifyFailed", f"rotation notification not delivered: {exc}")
 
 
-def next_delay(ctx: Context, namespace: str, name: str, delay: float | None) -> float | None:
+def next_delay(ctx: Context, namespace: str, name: str, delay: float | None, *, kind: str = "ManagedSecret") -> float | None:
     """``delay`` shortened so the next pass comes when a rotation, a retry or a debounced restart is due."""
-    body = ctx.cache.managed_secrets.get((namespace, name))
+    table = ctx.cache.bundles if kind == "ConfigBundle" else ctx.cache.managed_secrets
+    body = table.get((namespace, name))
     if body is None or not isinstance((body.get("spec") or {}).get("rotation"), Mapping):
         return delay
     rot_status = (body.get("status") or {}).get("rotation") or {}

@@ -1,15 +1,20 @@
-"""The typed ``ManagedSecret.spec.rotation``, and the sync spec it implies.
+"""The typed ``spec.rotation`` of a ManagedSecret or a ConfigBundle, and the sync spec it implies.
 
 Rotation reuses the library's engine: generators come from ``secrets.generators.generator_from_spec``
 (plug-ins registered there work here) and the cadence is a ``secrets.rotation.Cadence`` (interval or
 cron). A rotated key that ``spec.data`` does not map is kept in the store under its own name; with
 ``keepPrevious`` the previous value lives in the store beside it (``<remote key><previousSuffix>``), so
 the ordinary store -> Secret sync carries both and a restart of the operator loses neither.
+
+Both kinds share one parser (``parse_rotation_refs``): the caller passes the names that may rotate and
+where each lives in the store (a ManagedSecret's ``spec.data`` secret keys; a ConfigBundle's
+``spec.secrets`` config paths). A ConfigBundle's previous value appears in its config at
+``<path><previousSuffix>`` (``bundle_previous_items``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -71,7 +76,19 @@ def _ref(raw: Any, path: str) -> SecretKeyRef | None:
 
 
 def parse_rotation(raw: Mapping[str, Any], spec: ManagedSecretSpec, *, interval_scale: float = 1.0) -> RotationSpec:
-    """Validate ``spec.rotation`` against the rest of the spec. Raises InvalidSpecError naming the field."""
+    """Validate a ManagedSecret's ``spec.rotation`` against its ``spec.data``. Raises InvalidSpecError naming the field.
+
+    A rotated key that ``spec.data`` does not map lives in the store under its own name."""
+    refs = {item.secret_key: item.remote for item in spec.data}
+    return parse_rotation_refs(raw, refs, unmapped=True, interval_scale=interval_scale)
+
+
+def parse_rotation_refs(raw: Mapping[str, Any], refs: Mapping[str, RemoteRef], *, unmapped: bool,
+                        what: str = "spec.data", interval_scale: float = 1.0) -> RotationSpec:
+    """Validate ``spec.rotation`` given ``refs`` (rotatable name -> store reference, in spec order).
+
+    ``unmapped``: a name in ``keys`` that ``refs`` lacks is stored under its own name (ManagedSecret), or
+    is an error naming ``what`` (ConfigBundle: every rotated path must be one of its ``spec.secrets``)."""
     path = "spec.rotation"
     interval, cron = raw.get("interval"), raw.get("schedule")
     if interval and cron:
@@ -89,10 +106,13 @@ def parse_rotation(raw: Mapping[str, Any], spec: ManagedSecretSpec, *, interval_
         raise InvalidSpecError(f"{path}.writeBack", "false is not supported: the store is the source of truth of rotated values")
     keep_previous = bool(raw.get("keepPrevious", False))
     suffix = str(raw.get("previousSuffix") or "_previous")
-    by_key = {item.secret_key: item for item in spec.data}
-    names = [str(k) for k in raw.get("keys") or []] or [item.secret_key for item in spec.data]
+    names = [str(k) for k in raw.get("keys") or []] or list(refs)
     if not names:
-        raise InvalidSpecError(f"{path}.keys", "name the keys to rotate (spec.data is empty)")
+        raise InvalidSpecError(f"{path}.keys", f"name the keys to rotate ({what} is empty)")
+    if not unmapped:
+        for name in names:
+            if name not in refs:
+                raise InvalidSpecError(f"{path}.keys", f"{name!r} is not one of {what}")
     if len(set(names)) != len(names):
         raise InvalidSpecError(f"{path}.keys", "duplicate key")
     default_gen = raw.get("generator") or {}
@@ -109,8 +129,7 @@ def parse_rotation(raw: Mapping[str, Any], spec: ManagedSecretSpec, *, interval_
         except ConfigurationError as exc:
             field = f"{path}.generators[{name}]" if name in per_key else f"{path}.generator"
             raise InvalidSpecError(field, str(exc)) from None
-        item = by_key.get(name)
-        remote = item.remote if item is not None else RemoteRef(key=name)
+        remote = refs.get(name) or RemoteRef(key=name)
         if remote.version:
             raise InvalidSpecError(f"{path}.keys", f"{name!r} is pinned to store version {remote.version}; a pinned key cannot rotate")
         previous = RemoteRef(key=remote.key + suffix, property=remote.property) if keep_previous else None
@@ -153,3 +172,11 @@ def sync_spec(spec: ManagedSecretSpec, rotation: RotationSpec) -> ManagedSecretS
         if key.previous is not None and key.previous_secret_key and key.previous_secret_key not in present:
             extra.append(DataItem(key.previous_secret_key, key.previous))
     return replace(spec, data=spec.data + tuple(extra)) if extra else spec
+
+
+def bundle_previous_items(rotation: RotationSpec, present: Iterable[str]) -> list[tuple[str, RemoteRef]]:
+    """(config path, store reference) of the previous values a ConfigBundle shows (``keepPrevious``):
+    ``<path><previousSuffix>`` for each rotated path, unless the bundle already maps that path itself."""
+    taken = set(present)
+    return [(k.previous_secret_key, k.previous) for k in rotation.keys
+            if k.previous is not None and k.previous_secret_key and k.previous_secret_key not in taken]

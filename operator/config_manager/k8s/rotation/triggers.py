@@ -1,6 +1,6 @@
 """Turning rotation triggers into work: the ``configmanager.io/rotate`` annotation and due times.
 
-The sync handlers (``..handlers``) enqueue a ManagedSecret on spec changes and at its refresh time; they
+The sync handlers (``..handlers``) enqueue a ManagedSecret or ConfigBundle on spec changes and at its refresh time; they
 do not look at rotation. This extra kopf event handler (async: it runs on the event loop, where the work
 queue lives) adds an immediate pass when the rotate annotation carries a value not yet honoured, and, on
 first sight after an operator start, a pass when an interrupted rotation (intent in status), a debounced
@@ -20,7 +20,7 @@ from . import plan
 
 
 def due_delay(body: Mapping[str, Any], now: datetime | None = None) -> float | None:
-    """Seconds until this ManagedSecret needs a pass for rotation reasons, or None (pure)."""
+    """Seconds until this ManagedSecret or ConfigBundle needs a pass for rotation reasons, or None (pure)."""
     spec = body.get("spec") or {}
     if not isinstance(spec.get("rotation"), dict):
         return None
@@ -39,6 +39,15 @@ def due_delay(body: Mapping[str, Any], now: datetime | None = None) -> float | N
 
 @kopf.on.event(GROUP, VERSION, "managedsecrets", id="rotation-triggers")
 async def rotation_triggers(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    _on_event("ManagedSecret", "managedsecrets", event, body)
+
+
+@kopf.on.event(GROUP, VERSION, "configbundles", id="bundle-rotation-triggers")
+async def bundle_rotation_triggers(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    _on_event("ConfigBundle", "configbundles", event, body)
+
+
+def _on_event(kind: str, plural: str, event: kopf.RawEvent, body: kopf.Body) -> None:
     from ..handlers import RT, _to_dict  # noqa: PLC0415 - the runtime registers handlers before it starts
 
     if RT.queue is None or event.get("type") == "DELETED":
@@ -46,7 +55,7 @@ async def rotation_triggers(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> 
     data: dict[str, Any] = _to_dict(body)
     meta = data.get("metadata") or {}
     if RT.ctx is not None:
-        RT.ctx.cache.update_body("managedsecrets", data)  # so the pass sees this event's annotation
+        RT.ctx.cache.update_body(plural, data)  # so the pass sees this event's annotation
     if meta.get("deletionTimestamp"):
         return
     first_sight = event.get("type") is None
@@ -56,4 +65,4 @@ async def rotation_triggers(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> 
         return  # only a new annotation value matters after start-up; due times come from the reconcile
     delay = due_delay(data)
     if delay is not None:
-        RT.queue.add(("ManagedSecret", str(meta.get("namespace")), str(meta.get("name"))), delay, "rotate")
+        RT.queue.add((kind, str(meta.get("namespace")), str(meta.get("name"))), delay, "rotate")
