@@ -8,6 +8,7 @@ The full default run takes about 15 minutes on 2 cores; ``--sizes 20 --quick`` i
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -28,10 +29,11 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--quick", action="store_true", help="smoke settings: tiny windows, few probes, no profile/plots")
     parser.add_argument("--operator-arg", action="append", default=[], help="extra operator flag (repeatable)")
+    parser.add_argument("--report", action="store_true", help="only print the table and redraw plots from OUT/results.json")
     args = parser.parse_args(argv)
     config = BenchConfig(sizes=tuple(int(s) for s in args.sizes.split(",")), raw=args.raw, concurrency=args.concurrency,
                          idle_window=args.idle_window, probes=args.probes, out=args.out, plots=not args.no_plots,
-                         profile=not args.no_profile, operator_args=tuple(args.operator_arg))
+                         profile=not args.no_profile, operator_args=tuple(args.operator_arg), report_only=args.report)
     if args.quick:
         config.raw, config.idle_window, config.probes, config.rotation_samples = min(config.raw, 200), 5.0, 5, 1
         config.settle_cap, config.profile, config.plots, config.probe_rate = 20.0, False, False, 10.0
@@ -41,7 +43,10 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse(argv)
-    results = run(config)
+    if config.report_only:
+        results = json.loads((config.out / "results.json").read_text())
+    else:
+        results = run(config)
     print()
     print(table(results))
     (config.out / "table.txt").write_text(table(results) + "\n")

@@ -64,6 +64,7 @@ class BenchConfig:
     plots: bool = True
     out: Path = REPO / "bench" / "results"
     operator_args: tuple[str, ...] = ()  # extra operator flags (e.g. --workers=16)
+    report_only: bool = False  # redraw table and plots from an existing results.json
 
 
 @dataclass
@@ -153,6 +154,8 @@ class Bench:
             raise
         finally:
             self._write()
+            if (work / "operator.log").exists():
+                shutil.copyfile(work / "operator.log", self.cfg.out / "operator.log")
             if getattr(self, "op", None) is not None:
                 self.op.stop()
             plane.stop()
@@ -403,13 +406,16 @@ class Bench:
         serving = self.secrets.added[probe] - start if probe in self.secrets.added else None
         requests = self.audit.since(mark, OPERATOR_USER)
         own = [r for r in requests if not r.name.startswith(probe) and not r.about.startswith(probe)]
-        rss = rss_mb(pid)
+        exited = self.op.proc is None or self.op.proc.poll() is not None
+        rss = None if exited else rss_mb(pid)
         entry = {"objects": existing, "healthy_s": round(healthy, 2), "first_new_object_synced_s": serving,
+                 "operator_exited": exited,
                  "settled_s": round(settled, 2), "settle_capped": settled >= self.cfg.settle_cap - 1,
                  "cpu_seconds": round(cpu, 2), "requests": by_verb(own), "writes": writes(own),
-                 "provider_calls": _blob_gets(own), "rss_mb": round(rss, 1), "load": os.getloadavg()}
+                 "provider_calls": _blob_gets(own), "rss_mb": None if rss is None else round(rss, 1), "load": os.getloadavg()}
         self.data.setdefault("restarts", []).append(entry)
-        self.data["rss_mb"][f"{existing} (after restart)"] = round(rss, 1)
+        if rss is not None:
+            self.data["rss_mb"][f"{existing} (after restart)"] = round(rss, 1)
         self.figure(f"restart at {existing}: time to healthy", healthy, "s")
         self.figure(f"restart at {existing}: first new object synced", serving, "s",
                     note="a ManagedSecret created right after /healthz answered")
@@ -417,8 +423,13 @@ class Bench:
                     note=f"{cpu:.1f} CPU-s" + (" (capped)" if entry["settle_capped"] else ""))
         self.figure(f"restart at {existing}: mutating writes", writes(own), "writes", "0", writes(own) == 0,
                     note=json.dumps({k: v for k, v in by_verb(own).items() if k.split()[0] in ("create", "patch", "update", "delete")}))
-        self.figure(f"operator RSS at {existing} after restart", rss, "MB",
-                    *(("<= 200 MB at 10,000", rss <= 200) if existing >= 10000 else ("", None)))
+        if exited:
+            self.figure(f"restart at {existing}: operator exited during start-up", 1, "flag", "stays up", False,
+                        note="see the operator log: kopf's initial listing did not finish")
+            self.op.proc = None
+        elif rss is not None:
+            self.figure(f"operator RSS at {existing} after restart", rss, "MB",
+                        *(("<= 200 MB at 10,000", rss <= 200) if existing >= 10000 else ("", None)))
 
     async def _settle(self, pid: int, start: float) -> tuple[float, float]:
         """Seconds from start until the operator's CPU stays under 15% of a core for 3 s; CPU-s used."""
@@ -426,7 +437,10 @@ class Bench:
         samples: list[tuple[float, float]] = [(time.monotonic(), first)]
         while time.monotonic() - start < self.cfg.settle_cap:
             await asyncio.sleep(0.5)
-            samples.append((time.monotonic(), cpu_seconds(pid)))
+            try:
+                samples.append((time.monotonic(), cpu_seconds(pid)))
+            except FileNotFoundError:  # the operator exited
+                break
             recent = [s for s in samples if s[0] >= samples[-1][0] - 3.2]
             if samples[-1][0] - samples[0][0] > 5 and recent[-1][0] - recent[0][0] >= 2.5:
                 if (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0]) < 0.15:
