@@ -1,4 +1,4 @@
-"""Rotation of ManagedSecrets on the real control plane, with the operator as a subprocess and the real
+"""Rotation of ManagedSecrets (and ConfigBundles, at the end) on the real control plane, with the operator as a subprocess and the real
 local encrypted store: manual and scheduled rotation, write-back, previous value kept, restarts of only
 the workloads that use a rotated key, debounce, GitOps re-apply, and SIGKILL at every step converging to
 one new value. Also measures trigger -> new pod template time and the API writes of one rotation.
@@ -263,4 +263,122 @@ def test_sigkill_at_each_step_converges_to_one_new_value(kube: KubeApi, namespac
     assert status["history"][-1]["version"] == stored.version, "status names the store version"
     assert len(store.provider.versions("db/pw")) == versions_before + 1, "exactly one new value written for one trigger"
     assert rotation_status(kube, ns, "crash")["count"] == 1 and len(status["history"]) == 1
+    assert generation(kube, ns, "api") == 2, "the workload restarted exactly once"
+
+
+# -- ConfigBundle: the same engine, its spec.secrets paths rotate ----------------------------------------------------
+
+def rotating_bundle(name: str, rotation: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "ConfigBundle", "metadata": {"name": name},
+            "spec": {"storeRef": {"name": "local"}, "refreshInterval": "1h", "rotation": rotation,
+                     "sources": [{"inline": {"log": {"level": "info"}}}],
+                     "secrets": [{"path": p, "remoteRef": {"key": k}} for p, k in secrets.items()],
+                     "output": {"format": "json"}}}
+
+
+def bundle_config(kube: KubeApi, ns: str, name: str, kind: str = "secrets") -> dict[str, Any]:
+    import json
+
+    obj = kube.get(kind, ns, name) or {}
+    raw = (obj.get("data") or {}).get("config.json")
+    if raw is None:
+        return {}
+    return dict(json.loads(base64.b64decode(raw) if kind == "secrets" else raw))
+
+
+def bundle_rotation(kube: KubeApi, ns: str, name: str) -> dict[str, Any]:
+    return ((kube.get("configbundles", ns, name) or {}).get("status") or {}).get("rotation") or {}
+
+
+def test_bundle_manual_rotation_by_cli_writes_back_keeps_previous_masks_and_restarts_only_users(
+        kube: KubeApi, namespace: str, op: OperatorProcess, cluster: Any) -> None:
+    import json
+    import subprocess
+    import sys
+
+    ns = namespace
+    initial_pw, token = f"pw-{uuid.uuid4().hex}", f"tok-{uuid.uuid4().hex}"
+    store = make_local_store(kube, ns, values={"db/password": initial_pw, "api/token": token})
+    kube.create("secrets", ns, {"metadata": {"name": "unrelated"}, "stringData": {"x": "y"}})
+    kube.create("deployments", ns, deployment("uses-bundle", env_from="cfg-secret"))
+    kube.create("deployments", ns, deployment("uses-other", env_from="unrelated"))
+    kube.create("configbundles", ns, rotating_bundle("cfg", {
+        "keys": ["database.password"], "keepPrevious": True, "generator": {"type": "password", "length": 24},
+        "restartWorkloads": {"debounce": "0s"}}, {"database.password": "db/password", "api.token": "api/token"}))
+    wait_ready(kube, ns, "cfg", plural="configbundles")
+    first = wait_for(lambda: (c := bundle_config(kube, ns, "cfg-secret")).get("database", {}).get("password_previous") and c,
+                     what="bundle Secret with the previous value")
+    assert first["database"] == {"password": initial_pw, "password_previous": initial_pw}
+    assert bundle_rotation(kube, ns, "cfg").get("count") is None, "no rotation before a trigger"
+
+    before = op.metrics()
+    started = time.monotonic()
+    cli = subprocess.run([sys.executable, "-c", "import sys; from config_manager.cli import main; sys.exit(main())", "rotate", f"{ns}/cfg", "--wait", "--timeout", "30",
+                          "--kubeconfig", str(cluster.kubeconfig)], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert "ConfigBundle" in cli.stderr + cli.stdout, "the command found the kind by itself"
+    wait_for(lambda: template_annotation(kube, ns, "uses-bundle", "cfg-secret"), timeout=30, interval=0.05,
+             what="uses-bundle restarted")
+    trigger_to_template = time.monotonic() - started
+    status = wait_for(lambda: (s := bundle_rotation(kube, ns, "cfg")).get("count") == 1 and not s.get("pending") and s,
+                      what="rotation recorded")
+    time.sleep(1.0)
+    cost = writes(before, op.metrics())
+
+    config = bundle_config(kube, ns, "cfg-secret")
+    new_pw = config["database"]["password"]
+    assert new_pw != initial_pw and len(new_pw) == 24
+    assert config["database"]["password_previous"] == initial_pw, "the previous value stays readable at <path>_previous"
+    assert config["api"] == {"token": token} and config["log"] == {"level": "info"}, "what is not rotated keeps its value"
+    assert store.provider.get("db/password").value == new_pw, "written back: the store is the source of truth"
+    assert store.provider.get("db/password_previous").value == initial_pw
+    assert store.provider.get("api/token").value == token
+    masked = bundle_config(kube, ns, "cfg", kind="configmaps")
+    assert masked["database"] == {"password": "[MASKED]", "password_previous": "[MASKED]"}
+    assert masked["api"] == {"token": "[MASKED]"}
+    assert status["manualTrigger"] and status["history"][-1]["trigger"] == "annotation"
+    assert status["history"][-1]["keys"] == ["database.password"]
+    assert status["history"][-1]["version"] == store.provider.get("db/password").version
+    assert generation(kube, ns, "uses-bundle") == 2
+    assert generation(kube, ns, "uses-other") == 1 and template_annotation(kube, ns, "uses-other", "cfg-secret") is None
+    assert {"Rotated", "WorkloadsRestarted"} <= {e["reason"] for e in events_for(kube, ns, "cfg")}
+
+    texts = [op.log_text(), json.dumps(kube.get("configbundles", ns, "cfg")), json.dumps(kube.get("configmaps", ns, "cfg")),
+             json.dumps(events_for(kube, ns, "cfg") + events_for(kube, ns, "uses-bundle")), cli.stdout + cli.stderr]
+    for value in (initial_pw, new_pw, token):
+        assert not [t for t in texts if value in t], "a value leaked into a log, status, ConfigMap, Event or the CLI"
+    print(f"\nBUNDLE ROTATION trigger->new pod template: {trigger_to_template:.2f}s (CLI start-up included); "
+          f"API writes: {cost} (total {sum(cost.values())})")
+    # measured: intent status + 2 blob Secret writes (previous, new) + bundle Secret + 1 workload + final status = 6
+    # (+ Events); the masked ConfigMap does not change ([MASKED] before and after)
+    assert sum(v for k, v in cost.items() if not k.endswith(" events")) <= 7, cost
+
+
+def test_bundle_sigkill_after_store_write_converges_to_one_new_value(kube: KubeApi, namespace: str, op: OperatorProcess) -> None:
+    ns = namespace
+    initial = "seed-" + uuid.uuid4().hex
+    store = make_local_store(kube, ns, values={"db/pw": initial})
+    kube.create("deployments", ns, deployment("api", env_from="crashcfg-secret"))
+    kube.create("configbundles", ns, rotating_bundle("crashcfg", {"keepPrevious": True, "restartWorkloads": {"debounce": "0s"}},
+                                                     {"db.pw": "db/pw"}))
+    wait_ready(kube, ns, "crashcfg", plural="configbundles")
+    wait_for(lambda: bundle_config(kube, ns, "crashcfg-secret").get("db", {}).get("pw_previous"), what="bundle Secret")
+    versions_before = len(store.provider.versions("db/pw"))
+    op.stop()
+    op.start(SCALE, env={"CONFIG_MANAGER_FAULT": "after-store-write"})
+    kube.patch("configbundles", ns, "crashcfg", {"metadata": {"annotations": {"configmanager.io/rotate": "once"}}})
+    assert op.wait_exit(timeout=30) == -9, "the operator was SIGKILLed after the store write"
+    assert bundle_rotation(kube, ns, "crashcfg").get("pending"), "the intent was recorded before the store write"
+    op.start(SCALE)
+    status = wait_for(lambda: (s := bundle_rotation(kube, ns, "crashcfg")).get("count") == 1 and not s.get("pending") and s,
+                      timeout=30, what="convergence after the kill")
+    wait_for(lambda: template_annotation(kube, ns, "api", "crashcfg-secret"), timeout=15, what="restart after recovery")
+    time.sleep(1.5)
+    stored = store.provider.get("db/pw")
+    config = bundle_config(kube, ns, "crashcfg-secret")
+    assert config["db"]["pw"] == stored.value != initial, "store and the bundle's Secret agree on the new value"
+    assert config["db"]["pw_previous"] == initial
+    assert status["history"][-1]["version"] == stored.version
+    assert len(store.provider.versions("db/pw")) == versions_before + 1, "exactly one new value for one trigger"
+    assert len(status["history"]) == 1 and bundle_rotation(kube, ns, "crashcfg")["count"] == 1
     assert generation(kube, ns, "api") == 2, "the workload restarted exactly once"

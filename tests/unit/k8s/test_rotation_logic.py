@@ -256,3 +256,102 @@ def test_notification_is_signed_and_carries_no_value() -> None:
     expected = "sha256=" + hmac.new(b"hmac-key", body, hashlib.sha256).hexdigest()
     assert headers[SIGNATURE_HEADER.lower()] == expected == sign(b"hmac-key", body)
     assert json.loads(body) == {"keys": ["pw"], "name": "x", "versions": ["4"]}
+
+
+# -- ConfigBundle: the per-kind adapter, previous-value paths, the CRD schema, the CLI's kind ----------------------
+
+def bundle(rotation: dict[str, Any], secrets: list[dict[str, Any]], store: str | None = "s") -> dict[str, Any]:
+    spec: dict[str, Any] = {"rotation": rotation, "secrets": secrets}
+    if store:
+        spec["storeRef"] = {"name": store}
+    return spec
+
+
+def test_bundle_subject_rotates_spec_secrets_paths_and_changes_the_one_document_key() -> None:
+    from config_manager.k8s.rotation.spec import bundle_previous_items
+    from config_manager.k8s.rotation.subjects import config_bundle_subject
+    from config_manager.k8s.spec import RemoteRef, StoreRef
+
+    spec = bundle({"keepPrevious": True, "generators": {"api.token": {"type": "token", "length": 40}}},
+                  [{"path": "db.password", "remoteRef": {"key": "db/pw"}},
+                   {"path": "api.token", "remoteRef": {"key": "api", "property": "token"}}])
+    subject = config_bundle_subject(spec["rotation"], spec, secret_name="b-secret", secret_key="config.json")
+    assert (subject.kind, subject.plural, subject.secret_name) == ("ConfigBundle", "configbundles", "b-secret")
+    assert subject.store == StoreRef("s") and subject.changed_keys == ("config.json",)
+    assert subject.rotation.key_names == ["db.password", "api.token"], "all spec.secrets paths when keys is absent"
+    assert len(subject.rotation.keys[1].generator()) == 40
+    assert bundle_previous_items(subject.rotation, ["db.password", "api.token"]) == [
+        ("db.password_previous", RemoteRef(key="db/pw_previous")),
+        ("api.token_previous", RemoteRef(key="api", property="token_previous"))]
+    assert bundle_previous_items(subject.rotation, ["db.password_previous"]) == [
+        ("api.token_previous", RemoteRef(key="api", property="token_previous"))], "a path the bundle maps itself wins"
+    only = config_bundle_subject({"keys": ["api.token"]}, spec, secret_name="x", secret_key="k")
+    assert only.rotation.key_names == ["api.token"] and bundle_previous_items(only.rotation, []) == []
+
+
+@pytest.mark.parametrize("rotation,secrets,store,field", [
+    ({"keys": ["nope"]}, [{"path": "a", "remoteRef": {"key": "a"}}], "s", "spec.rotation.keys"),
+    ({}, [{"path": "a", "remoteRef": {"key": "a"}}, {"path": "b", "remoteRef": {"key": "b"}, "storeRef": {"name": "t"}}],
+     "s", "spec.rotation.keys"),
+    ({}, [{"path": "a", "remoteRef": {"key": "a", "version": "3"}}], "s", "spec.rotation.keys"),
+    ({}, [{"path": "a", "remoteRef": {"key": "a"}}], None, "spec.secrets[0].storeRef"),
+    ({}, [], "s", "spec.rotation.keys"),
+    ({"generators": {"b": {"type": "uuid"}}}, [{"path": "a", "remoteRef": {"key": "a"}}], "s", "spec.rotation.generators[b]"),
+])
+def test_bad_bundle_rotation_specs_name_the_field(rotation: dict[str, Any], secrets: list[dict[str, Any]], store: str | None,
+                                                  field: str) -> None:
+    from config_manager.k8s.rotation.subjects import config_bundle_subject
+
+    spec = bundle(rotation, secrets, store)
+    with pytest.raises(InvalidSpecError) as info:
+        config_bundle_subject(spec["rotation"], spec, secret_name="x", secret_key="k")
+    assert info.value.field == field
+
+
+def test_bundle_paths_in_two_stores_rotate_when_keys_pick_one_store() -> None:
+    from config_manager.k8s.rotation.subjects import config_bundle_subject
+    from config_manager.k8s.spec import StoreRef
+
+    spec = bundle({"keys": ["b"]}, [{"path": "a", "remoteRef": {"key": "a"}},
+                                    {"path": "b", "remoteRef": {"key": "b"}, "storeRef": {"name": "t", "kind": "ClusterSecretStore"}}])
+    assert config_bundle_subject(spec["rotation"], spec, secret_name="x", secret_key="k").store == StoreRef("t", "ClusterSecretStore")
+
+
+def test_managed_secret_subject_changes_rotated_and_previous_keys() -> None:
+    from config_manager.k8s.rotation.subjects import managed_secret_subject
+
+    spec, raw = ms_spec({"keys": ["pw"], "keepPrevious": True}, {"pw": "db/pw", "other": "o"})
+    subject = managed_secret_subject(raw, spec)
+    assert (subject.kind, subject.plural, subject.secret_name, subject.changed_keys) == (
+        "ManagedSecret", "managedsecrets", "x", ("pw", "pw_previous"))
+
+
+def test_bundle_rotation_schema_is_the_managed_secret_one_apart_from_descriptions_and_path_length() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    def schema(crd: str, part: str) -> dict[str, Any]:
+        doc = yaml.safe_load((Path(__file__).resolve().parents[3] / "crds" / crd).read_text())
+        props = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+        return dict(props[part]["properties"]["rotation"])
+
+    def shape(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: shape(v) for k, v in node.items()
+                    if k not in ("description", "maxLength") and not (k == "x-kubernetes-validations" and "keepPrevious" in str(v))}
+        return [shape(v) for v in node] if isinstance(node, list) else node
+
+    for part in ("spec", "status"):
+        assert shape(schema("configbundle.yaml", part)) == shape(schema("managedsecret.yaml", part)), part
+
+
+def test_cli_rotate_kind_detection_order_and_aliases() -> None:
+    from config_manager.cli.errors import CliError
+    from config_manager.cli.rotate import parse_kind
+
+    assert parse_kind(None) == ["ManagedSecret", "ConfigBundle"]
+    assert parse_kind("cb") == parse_kind("ConfigBundle") == ["ConfigBundle"]
+    assert parse_kind("ms") == ["ManagedSecret"]
+    with pytest.raises(CliError):
+        parse_kind("Deployment")
