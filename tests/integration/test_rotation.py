@@ -1,5 +1,5 @@
-"""Rotation of ManagedSecrets (and ConfigBundles, at the end) on the real control plane, with the operator as a subprocess and the real
-local encrypted store: manual and scheduled rotation, write-back, previous value kept, restarts of only
+"""Rotation of ManagedSecrets (and ConfigBundles, at the end) on the real control plane, with the operator
+as a subprocess and the real local encrypted store: manual and scheduled rotation, write-back, previous value kept, restarts of only
 the workloads that use a rotated key, debounce, GitOps re-apply, and SIGKILL at every step converging to
 one new value. Also measures trigger -> new pod template time and the API writes of one rotation.
 """
