@@ -322,6 +322,7 @@ def test_bundle_manual_rotation_by_cli_writes_back_keeps_previous_masks_and_rest
     trigger_to_template = time.monotonic() - started
     status = wait_for(lambda: (s := bundle_rotation(kube, ns, "cfg")).get("count") == 1 and not s.get("pending") and s,
                       what="rotation recorded")
+    assert isinstance(status, dict)
     time.sleep(1.0)
     cost = writes(before, op.metrics())
 
@@ -372,6 +373,7 @@ def test_bundle_sigkill_after_store_write_converges_to_one_new_value(kube: KubeA
     op.start(SCALE)
     status = wait_for(lambda: (s := bundle_rotation(kube, ns, "crashcfg")).get("count") == 1 and not s.get("pending") and s,
                       timeout=30, what="convergence after the kill")
+    assert isinstance(status, dict)
     wait_for(lambda: template_annotation(kube, ns, "api", "crashcfg-secret"), timeout=15, what="restart after recovery")
     time.sleep(1.5)
     stored = store.provider.get("db/pw")
