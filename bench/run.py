@@ -275,11 +275,13 @@ class Bench:
         profiler = ProfileRecorder(self._pid(), self.cfg.out / f"profile-burst-{n}.txt") if record and self.cfg.profile and n == max(self.cfg.sizes) else None
         if profiler:
             profiler.start()
+        cpu0 = cpu_seconds(self._pid())
         start = await self._create(names, [managed_secret(name, i % self.cfg.groups, refresh) for i, name in enumerate(names)])
         accepted = time.monotonic() - start
         await wait_until(lambda: self._synced(names), self.objects, max(300.0, n * 0.2), f"{n} ManagedSecrets synced")
         finish = {name: max(self.objects.ready[name], self.secrets.added[name]) - start for name in names}
         elapsed = max(finish.values())
+        cpu = cpu_seconds(self._pid()) - cpu0
         if profiler:
             self.data.setdefault("profiles", {})[str(n)] = profiler.stop()
         await asyncio.sleep(3)
@@ -292,7 +294,7 @@ class Bench:
                  "ratio_to_raw": round(rate / self.raw_rate, 3), "requests": by_verb(requests),
                  "requests_per_object": round(len(requests) / n, 2), "writes_per_object": round(writes(requests) / n, 2),
                  "provider_calls": _blob_gets(requests), "curve": sorted(round(v, 3) for v in finish.values()),
-                 "load": os.getloadavg(), "recorded": record}
+                 "operator_cpu_s": round(cpu, 2), "load": os.getloadavg(), "recorded": record}
         self.data["bursts"].append(entry)
         label = "burst" if record else "fill"
         self.figure(f"{label} N={n}: all Ready + Secret", elapsed, "s", note=f"creates accepted in {accepted:.1f}s")
@@ -302,6 +304,8 @@ class Bench:
                 target, met = ">= 0.5 of raw", rate / self.raw_rate >= 0.5
             self.figure(f"burst N={n}: throughput / raw baseline", rate / self.raw_rate, "ratio", target, met,
                         note=f"{rate:.0f}/s vs raw {self.raw_rate:.0f}/s")
+            self.figure(f"burst N={n}: operator CPU per object", cpu / n * 1000, "ms",
+                        note=f"{cpu:.1f} CPU-s; {cpu / elapsed:.2f} cores busy on average")
             self.figure(f"burst N={n}: operator requests per object", len(requests) / n, "requests",
                         note=json.dumps({k: round(v / n, 2) for k, v in by_verb(requests).items()}))
         self.figure(f"operator RSS at {self.total} ManagedSecrets", rss, "MB",
