@@ -117,12 +117,21 @@ def test_three_replicas_over_a_burst_with_a_failover_do_each_write_once(
     time.sleep(3)  # room for a stray second write to show up
 
     events = events_by_object(kube, namespace)
+    lost_updates = []
     for i in range(OBJECTS):
         counts = events.get(f"ms{i}", Counter())
         created = sum(c for (reason, _), c in counts.items() if reason == "Created")
         updated = sum(c for (reason, _), c in counts.items() if reason == "Updated")
         assert created == 1, (i, counts)
-        assert updated == (1 if i in changed else 0), (i, counts)
+        assert updated <= (1 if i in changed else 0), (i, counts)  # never a second write for one change
+        if i in changed and updated == 0:
+            lost_updates.append(i)
+    # Events are at most once: a reconcile SIGKILLed between its Secret write and its Event loses the
+    # Event (the new leader finds the Secret in sync and writes nothing). Only the reconciles in flight
+    # at the kill (at most --workers=4) may be missing theirs.
+    assert len(lost_updates) <= 4, lost_updates
+    for i in range(OBJECTS):
+        counts = events.get(f"ms{i}", Counter())
         assert {who for (reason, who) in counts if reason in ("Created", "Updated")} <= {old_holder, new_holder}, counts
     third = next(n for n in procs if n not in (old_holder, new_holder))
     assert writes(procs[third]) == {}, f"the replica that never led wrote: {writes(procs[third])}"
