@@ -10,7 +10,7 @@ document repeatedly under a passphrase and must pay the KDF once. See ``format``
 from .envelope import DataKey, data_key_for, decrypt, derive_data_key, encrypt, generate_key, open_parsed, seal
 from .format import FORMAT_VERSION, Header, Parsed, looks_encrypted, parse
 from .kdf import KEY_SIZE, SALT_SIZE, Kdf, PassphraseKdf, Pbkdf2, RawKey, Scrypt
-from .keyfile import create_key_file, load_key_file, load_or_create_key_file, write_key_file
+from .keyfile import create_key_file, decode_key, load_key_file, load_or_create_key_file, write_key_file
 
 __all__ = [
     "FORMAT_VERSION",
@@ -26,6 +26,7 @@ __all__ = [
     "Scrypt",
     "create_key_file",
     "data_key_for",
+    "decode_key",
     "decrypt",
     "derive_data_key",
     "encrypt",

@@ -97,7 +97,8 @@ def load_or_create_key_file(path: StrPath) -> tuple[bytes, bool]:
         return load_key_file(path), False
 
 
-def _decode(data: bytes) -> bytes | None:
+def decode_key(data: bytes) -> bytes | None:
+    """32 key bytes from raw bytes or from hex / base64 (standard or URL-safe) text; None otherwise."""
     if len(data) == KEY_SIZE:
         return data
     text = data.strip()
@@ -133,7 +134,7 @@ def load_key_file(path: StrPath) -> bytes:
     if info.st_mode & 0o077:
         log.warning("key file %s is accessible to group or others (mode %o); run chmod 600 on it",
                     target, stat.S_IMODE(info.st_mode))
-    key = _decode(data)
+    key = decode_key(data)
     if key is None:
         raise ConfigurationError(
             f"key file '{target}' does not hold a {KEY_SIZE}-byte key ({len(data)} bytes found; expected "

@@ -13,7 +13,6 @@ secret when ``create_key=True`` and none exists yet.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 from pathlib import Path
 from typing import Any
@@ -30,22 +29,10 @@ from .tree import flatten
 
 def key_from_secret(value: Any) -> bytes | None:
     """32 key bytes from a secret value (bytes, or base64 / hex text), or None if it holds no such key."""
-    if isinstance(value, (bytes, bytearray)) and len(value) == crypto.KEY_SIZE:
-        return bytes(value)
+    if isinstance(value, (bytes, bytearray)):
+        return crypto.decode_key(bytes(value))
     if isinstance(value, str):
-        text = value.strip()
-        if len(text) == 2 * crypto.KEY_SIZE:
-            try:
-                return bytes.fromhex(text)
-            except ValueError:
-                pass
-        for altchars in (None, b"-_"):
-            try:
-                decoded = base64.b64decode(text, altchars=altchars, validate=True)
-            except (binascii.Error, ValueError):
-                continue
-            if len(decoded) == crypto.KEY_SIZE:
-                return decoded
+        return crypto.decode_key(value.encode())
     return None
 
 
