@@ -161,13 +161,14 @@ def test_cluster_scope_token_can_do_the_operators_work_and_nothing_more(
         ("list", "namespaces"),
         ("create", "events", "-n", "default"),
         ("watch", "pods", "--all-namespaces"),
+        ("patch", "deployments.apps", "-n", "default"),                  # restarts after a rotation
     ]
     refused = [
         ("patch", "managedsecrets.configmanager.io", "-n", "default"),   # never the spec of our objects
         ("delete", "configbundles.configmanager.io", "-n", "default"),
         ("update", "secrets", "-n", "default"),
         ("delete", "pods", "-n", "default"),
-        ("patch", "deployments.apps", "-n", "default"),                  # restarts are off by default
+        ("update", "deployments.apps", "-n", "default"),                 # only the pod-template patch
         ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
         ("create", "serviceaccounts/token", "-n", "kube-system"),
         ("create", "customresourcedefinitions.apiextensions.k8s.io"),

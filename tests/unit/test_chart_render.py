@@ -235,10 +235,11 @@ def test_cluster_scope_grants_exactly_what_the_operator_uses(helm: Path, tmp_pat
         assert not allows(rules, "patch", "configmanager.io", plural), plural
         assert not allows(rules, "update", "configmanager.io", plural), plural
         assert not allows(rules, "delete", "configmanager.io", plural), plural
-    # Workload tracking is read-only; restarts are not granted by default (not built in the operator yet).
+    # Workload tracking reads; rotation restarts patch workloads (on by default), never Pods.
     assert allows(rules, "watch", "", "pods") and allows(rules, "watch", "apps", "deployments")
     assert not allows(rules, "get", "", "pods")
-    assert not allows(rules, "patch", "apps", "deployments")
+    assert allows(rules, "patch", "apps", "deployments") and allows(rules, "get", "apps", "deployments")
+    assert not allows(rules, "update", "apps", "deployments") and not allows(rules, "delete", "apps", "deployments")
     assert not allows(rules, "delete", "", "pods")
     assert allows(rules, "create", "", "events") and not allows(rules, "delete", "", "events")
     assert allows(rules, "watch", "", "namespaces") and not allows(rules, "patch", "", "namespaces")
@@ -288,11 +289,25 @@ def test_workload_rights_follow_the_values(helm: Path, tmp_path: Path) -> None:
     rules = the(render(helm, {"rbac": {"restartWorkloads": True}}, tmp_path), "ClusterRole")["rules"]
     assert allows(rules, "patch", "apps", "deployments") and allows(rules, "patch", "apps", "statefulsets")
     assert not allows(rules, "patch", "", "pods")
+    rules = the(render(helm, {"rbac": {"restartWorkloads": False}}, tmp_path), "ClusterRole")["rules"]
+    assert not allows(rules, "patch", "apps", "deployments")
     objects = render(helm, {"rbac": {"trackWorkloads": False}}, tmp_path)
     rules = the(objects, "ClusterRole")["rules"]
     assert not allows(rules, "watch", "", "pods") and not allows(rules, "watch", "apps", "deployments")
     assert "--no-workload-tracking" in container(objects)["args"]  # the operator must not watch them either
     assert "--no-workload-tracking" not in container(render(helm, {}, tmp_path))["args"]
+
+
+def test_service_account_tokens_only_when_asked(helm: Path, tmp_path: Path) -> None:
+    assert not allows(the(render(helm, {}, tmp_path), "ClusterRole")["rules"], "create", "", "serviceaccounts/token")
+    rules = the(render(helm, {"rbac": {"serviceAccountTokens": True}}, tmp_path), "ClusterRole")["rules"]
+    assert allows(rules, "create", "", "serviceaccounts/token")
+    assert not allows(rules, "get", "", "serviceaccounts/token")
+    objects = render(helm, {**COMBINATIONS["namespaced"], "rbac": {**COMBINATIONS["namespaced"]["rbac"], "serviceAccountTokens": True}},
+                     tmp_path)
+    assert not allows(the(objects, "ClusterRole")["rules"], "create", "", "serviceaccounts/token")
+    roles = [r for r in by_kind(objects, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
+    assert roles and all(allows(r["rules"], "create", "", "serviceaccounts/token") for r in roles)
 
 
 def test_rbac_can_be_left_to_the_user(helm: Path, tmp_path: Path) -> None:

@@ -44,11 +44,18 @@ served namespace in namespaced scope (so nothing outside those namespaces is gra
   verbs: ["list", "watch"]
 {{- end }}
 {{- if .Values.rbac.restartWorkloads }}
-# Workload restarts on a changed Secret: a patch of the pod template's restartedAt annotation, as
-# `kubectl rollout restart` does.
+# Workload restarts after a rotation: get (explicit targets) / list (discovery) and a patch of the pod
+# template's checksum annotation (k8s/rotation/restarts.py).
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets", "daemonsets"]
-  verbs: ["patch"]
+  verbs: ["get", "list", "patch"]
+{{- end }}
+{{- if .Values.rbac.serviceAccountTokens }}
+# TokenRequest for the ServiceAccount a SecretStore names (Vault Kubernetes auth, Azure workload
+# identity); tokens are short-lived and never for the Kubernetes API's own audience (k8s/stores.py).
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  verbs: ["create"]
 {{- end }}
 {{- end }}
 
