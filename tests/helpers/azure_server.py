@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -41,6 +40,7 @@ import pytest
 from azure.core.credentials import AccessToken
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
+from config_manager.devcluster.processes import free_port
 from config_manager.devcluster.binaries import TOOLS_DIR, cache_dir, read_versions
 
 START_TIMEOUT = 180.0  # a Spring Boot start on two busy cores
@@ -110,11 +110,6 @@ def find_java() -> str:
         "set CONFIG_MANAGER_JAVA or JAVA_HOME"
     )
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class EmulatorTokenCredential:
@@ -205,7 +200,7 @@ def start_lowkey_vault(timeout: float = START_TIMEOUT) -> LowkeyVault:
     jar = lowkey_jar()
     java = find_java()
     folder = Path(tempfile.mkdtemp(prefix="cm-lowkey-"))
-    port, token_port = _free_port(), _free_port()
+    port, token_port = free_port(), free_port()
     log_file = folder / "lowkey.log"
     started = time.monotonic()
     with log_file.open("wb") as log:

@@ -15,7 +15,6 @@ import base64
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 import pytest
 
 from config_manager import crypto
+from config_manager.devcluster.processes import free_port
 from config_manager.k8s.kubeapi import KubeApi
 from config_manager.k8s.kubestorage import KubeBlobStorage
 from config_manager.providers import SecretProvider, registry
@@ -56,11 +56,6 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @dataclass
 class OperatorProcess:
@@ -68,7 +63,7 @@ class OperatorProcess:
     log_path: Path
     args: tuple[str, ...] = DEFAULT_ARGS
     proc: subprocess.Popen[bytes] | None = None
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
 
     def start(self, *extra: str, env: dict[str, str] | None = None, wait: bool = True) -> None:
         """Start the operator; ``env`` adds variables (e.g. CONFIG_MANAGER_FAULT for crash tests)."""
