@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from config_manager.devcluster import ControlPlaneSettings, LocalControlPlane
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
 
 from .audit import AuditLog, Request, apiserver_args, by_verb, writes

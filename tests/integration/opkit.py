@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.operator_process import wait_for
 
 API = "configmanager.io/v1alpha1"

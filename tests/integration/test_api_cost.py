@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
 from tests.integration.opkit import condition, managed_secret, wait_ready
 

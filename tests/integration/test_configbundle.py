@@ -9,7 +9,7 @@ import uuid
 import pytest
 import yaml
 
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
 from tests.integration.opkit import API, condition, wait_ready
 

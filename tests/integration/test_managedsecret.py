@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from config_manager.k8s.kubeapi import ApiError, KubeApi
+from config_manager.k8s.api.client import ApiError, KubeApi
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
 from tests.integration.opkit import condition, events_for, managed_secret, secret_data, wait_ready
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.operator_process import OperatorProcess, wait_for
 from tests.helpers.vault_server import VaultServer, vault_kubernetes_auth, vault_server  # noqa: F401  (fixtures)
 from tests.integration.opkit import API, condition, managed_secret, secret_data, wait_ready

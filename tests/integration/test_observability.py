@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
 from tests.integration.opkit import API, managed_secret, secret_data, wait_ready
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from config_manager.k8s.rotation.restarts import annotation_key
 from tests.helpers.operator_process import DEFAULT_ARGS, OperatorProcess, make_local_store, wait_for
 from tests.integration.opkit import API, events_for, secret_data, wait_ready
@@ -120,7 +120,7 @@ def writes(before: dict[tuple[str, str], float], after: dict[tuple[str, str], fl
 
 @pytest.fixture(autouse=True)
 def _register_workloads(kube: KubeApi) -> None:
-    from config_manager.k8s.kubeapi import RESOURCES
+    from config_manager.k8s.api.client import RESOURCES
 
     for plural in ("deployments", "replicasets"):
         RESOURCES.setdefault(plural, ("apps", "v1", plural))

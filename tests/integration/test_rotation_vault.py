@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.operator_process import OperatorProcess, wait_for
 from tests.helpers.vault_server import VaultServer, vault_server  # noqa: F401  (fixture)
 from tests.integration.opkit import API, condition, events_for, secret_data, wait_ready

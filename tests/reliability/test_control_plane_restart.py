@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config_manager.devcluster import ControlPlaneError
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.cluster import ClusterInfo
 
 pytestmark = pytest.mark.cluster

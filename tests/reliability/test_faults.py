@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.cluster import ClusterInfo
 from tests.helpers.operator_process import LocalStore, OperatorProcess, make_local_store, wait_for
 from tests.helpers.tcp_proxy import TcpProxy

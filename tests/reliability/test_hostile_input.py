@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from config_manager.k8s.kubeapi import ApiError, KubeApi
+from config_manager.k8s.api.client import ApiError, KubeApi
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
 from tests.helpers.vault_server import VaultServer
 from tests.integration.opkit import API, condition, events_for, managed_secret, secret_data, wait_ready

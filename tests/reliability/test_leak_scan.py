@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from config_manager import crypto
-from config_manager.k8s.kubeapi import KubeApi
+from config_manager.k8s.api.client import KubeApi
 from tests.helpers.cluster import ClusterInfo
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
 from tests.helpers.vault_server import VaultServer

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .hashing import data_hash
-from .names import ANN_DATA_HASH, ANN_MANAGED_KEYS, ANN_OWNER, GROUP
+from .api.resources import ANN_DATA_HASH, ANN_MANAGED_KEYS, ANN_OWNER, GROUP
 
 ObjKey = tuple[str, str]  # (namespace, name)
 

@@ -31,7 +31,7 @@ from . import metrics
 from .context import Context
 from .isolation import IsolationError
 from .managedsecret import SyncFailure, jittered
-from .names import ANN_FORCE_SYNC
+from .api.resources import ANN_FORCE_SYNC
 from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
 from .rotation.spec import bundle_previous_items
 from .spec import InvalidSpecError, RemoteRef, StoreRef, parse_remote_ref, parse_store_ref

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 
 from .cache import ClusterCache
-from .events import EventRecorder
-from .kubeapi import KubeApi
+from .api.events import EventRecorder
+from .api.client import KubeApi
 from .providercache import ProviderCache
 from .settings import OperatorConfig
 

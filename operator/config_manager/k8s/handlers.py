@@ -19,7 +19,7 @@ import kopf
 from . import configbundle, managedsecret, secretstore
 from .context import Context
 from .durations import parse_duration
-from .names import ANN_FORCE_SYNC, GROUP, VERSION
+from .api.resources import ANN_FORCE_SYNC, GROUP, VERSION
 from .status import get_condition
 from .usage import referenced_secrets
 from .workqueue import WorkQueue

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import ProviderError, ProviderUnavailableError
-from .kubeapi import ApiError, KubeApi
-from .names import ANN_OWNER, LABEL_MANAGED_BY, MANAGED_BY_VALUE
+from .api.client import ApiError, KubeApi
+from .api.resources import ANN_OWNER, LABEL_MANAGED_BY, MANAGED_BY_VALUE
 
 
 class KubeBlobStorage:

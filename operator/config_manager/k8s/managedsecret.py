@@ -21,7 +21,7 @@ from ..errors import ConfigurationError, SecretNotFoundError, SecretsError
 from . import metrics
 from .context import Context
 from .isolation import IsolationError
-from .names import ANN_FORCE_SYNC, LABEL_TIER, MASK
+from .api.resources import ANN_FORCE_SYNC, LABEL_TIER, MASK
 from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
 from .settings import REDACTOR
 from .spec import InvalidSpecError, ManagedSecretSpec, parse_managed_secret

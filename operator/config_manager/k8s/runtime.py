@@ -20,9 +20,9 @@ from .rotation import triggers as _rotation_triggers  # noqa: F401 - registers t
 from .backoff import Backoff
 from .cache import ClusterCache
 from .context import Context
-from .events import EventRecorder
-from .kubeapi import KubeApi
-from .leader import LeaderElector, LeaseSettings, default_identity, default_namespace
+from .api.events import EventRecorder
+from .api.client import KubeApi
+from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
 from .providercache import ProviderCache
 from .settings import OperatorConfig, configure_kopf
 from .workqueue import WorkQueue

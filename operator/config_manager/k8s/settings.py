@@ -28,7 +28,7 @@ from typing import Any
 import kopf
 
 from .. import masking
-from .names import GROUP
+from .api.resources import GROUP
 
 #: Values the operator has fetched; any log line containing one is masked (defence in depth).
 REDACTOR = masking.SecretRedactor()

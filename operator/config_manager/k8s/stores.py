@@ -21,7 +21,7 @@ from ..providers import SecretProvider
 from ..providers import registry
 from .cache import ClusterCache
 from .isolation import IsolationError, check_store_access, credential_namespace
-from .kubeapi import ApiError, KubeApi
+from .api.client import ApiError, KubeApi
 from .kubestorage import KubeBlobStorage
 from .spec import StoreRef
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from config_manager.k8s.kubeapi import ApiError
-from config_manager.k8s.leader import Attempt, LeaderElector, LeaseSettings
+from config_manager.k8s.api.client import ApiError
+from config_manager.k8s.api.leader import Attempt, LeaderElector, LeaseSettings
 from config_manager.k8s.workqueue import WorkQueue
 
 

@@ -15,7 +15,7 @@ import pytest
 from config_manager.errors import ProviderUnavailableError, SecretNotFoundError
 from config_manager.k8s.backoff import Backoff
 from config_manager.k8s.cache import ClusterCache
-from config_manager.k8s.kubeapi import ApiError
+from config_manager.k8s.api.client import ApiError
 from config_manager.k8s.providercache import ProviderCache
 from config_manager.k8s.spec import RemoteRef
 from config_manager.k8s.workqueue import WorkQueue

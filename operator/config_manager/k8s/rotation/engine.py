@@ -33,7 +33,7 @@ from ...errors import SecretNotFoundError, SecretsError
 from ...providers import SecretProvider, SecretValue
 from ..context import Context
 from ..isolation import IsolationError
-from ..names import ANN_ROTATE
+from ..api.resources import ANN_ROTATE
 from ..settings import REDACTOR
 from ..spec import ManagedSecretSpec, RemoteRef
 from ..stores import StoreNotReadyError, build_provider, resolve_store

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from ..kubeapi import KubeApi
+from ..api.client import KubeApi
 from .spec import RotationSpec, SecretKeyRef
 
 SIGNATURE_HEADER = "X-ConfigManager-Signature"

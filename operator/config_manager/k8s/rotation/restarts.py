@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..kubeapi import RESOURCES, ApiError, KubeApi
+from ..api.client import RESOURCES, ApiError, KubeApi
 from ..usage import pod_spec_of, referenced_secrets
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from ..names import ANN_ROTATE, GROUP, VERSION
+from ..api.resources import ANN_ROTATE, GROUP, VERSION
 from . import plan
 
 

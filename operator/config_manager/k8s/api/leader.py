@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from . import metrics
-from .kubeapi import ApiError, KubeApi
+from .. import metrics
+from .client import ApiError, KubeApi
 
 log = logging.getLogger(__name__)
 

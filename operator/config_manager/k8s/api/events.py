@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .kubeapi import ApiError, KubeApi
-from .names import COMPONENT
-from .status import now_iso
+from .client import ApiError, KubeApi
+from .resources import COMPONENT
+from ..status import now_iso
 
 log = logging.getLogger(__name__)
 

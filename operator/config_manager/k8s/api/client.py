@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
-from .metrics import API_REQUESTS  # noqa: F401 - re-exported: older imports name it here
+from ..metrics import API_REQUESTS  # noqa: F401 - re-exported: older imports name it here
 
 # (group, version, plural) of the resources we touch, keyed by a short name.
 RESOURCES: dict[str, tuple[str, str, str]] = {
