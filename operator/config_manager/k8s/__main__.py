@@ -85,7 +85,7 @@ async def _serve_health(url: str) -> Any:
     from aiohttp import web  # noqa: PLC0415 - kopf depends on aiohttp already
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
-    from .handlers import RT  # noqa: PLC0415
+    from .watch.handlers import RT  # noqa: PLC0415
     from .runtime import LEADERSHIP  # noqa: PLC0415
 
     parsed = urlparse(url)

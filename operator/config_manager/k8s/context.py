@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .cache import ClusterCache
+from .watch.cache import ClusterCache
 from .api.events import EventRecorder
 from .api.client import KubeApi
 from .providercache import ProviderCache

@@ -15,17 +15,18 @@ from typing import Any
 
 import kopf
 
-from . import handlers, metrics
-from .rotation import triggers as _rotation_triggers  # noqa: F401 - registers the rotation trigger handler after ours
+from .watch import handlers
+from . import metrics
+from .watch import triggers as _rotation_triggers  # noqa: F401 - registers the rotation trigger handler after ours
 from .backoff import Backoff
-from .cache import ClusterCache
+from .watch.cache import ClusterCache
 from .context import Context
 from .api.events import EventRecorder
 from .api.client import KubeApi
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
 from .providercache import ProviderCache
 from .settings import OperatorConfig, configure_kopf
-from .workqueue import WorkQueue
+from .watch.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 _CONFIG: list[OperatorConfig] = []

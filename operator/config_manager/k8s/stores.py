@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..providers import SecretProvider
 from ..providers import registry
-from .cache import ClusterCache
+from .watch.cache import ClusterCache
 from .isolation import IsolationError, check_store_access, credential_namespace
 from .api.client import ApiError, KubeApi
 from .kubestorage import KubeBlobStorage

@@ -14,7 +14,7 @@ import pytest
 
 from config_manager.k8s.api.client import ApiError
 from config_manager.k8s.api.leader import Attempt, LeaderElector, LeaseSettings
-from config_manager.k8s.workqueue import WorkQueue
+from config_manager.k8s.watch.workqueue import WorkQueue
 
 
 class FakeLeases:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config_manager.k8s.backoff import Backoff
-from config_manager.k8s.cache import project
+from config_manager.k8s.watch.cache import project
 from config_manager.k8s.durations import format_duration, parse_duration
 from config_manager.k8s.hashing import data_hash
 from config_manager.k8s.isolation import IsolationError, check_store_access, cluster_store_admits, credential_namespace, selector_matches
@@ -18,7 +18,7 @@ from config_manager.k8s.settings import BodyRedactingFilter
 from config_manager.k8s.spec import InvalidSpecError, StoreRef, parse_managed_secret
 from config_manager.k8s.status import set_condition, status_patch
 from config_manager.k8s.template import render, render_all
-from config_manager.k8s.usage import referenced_secrets
+from config_manager.k8s.watch.usage import referenced_secrets
 from config_manager.k8s.values import ValueShapeError, extract_property, spread, to_bytes
 from config_manager.errors import ConfigurationError, SecretNotFoundError
 

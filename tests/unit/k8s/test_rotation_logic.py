@@ -17,7 +17,7 @@ from config_manager.errors import ConfigurationError
 from config_manager.k8s.rotation import plan, restarts
 from config_manager.k8s.rotation.notify import SIGNATURE_HEADER, send, sign
 from config_manager.k8s.rotation.spec import parse_rotation, sync_spec
-from config_manager.k8s.rotation.triggers import due_delay
+from config_manager.k8s.watch.triggers import due_delay
 from config_manager.k8s.spec import InvalidSpecError, parse_managed_secret
 from config_manager.secrets.generators import generator_from_spec
 from config_manager.secrets.rotation import Cadence, RotationSchedule

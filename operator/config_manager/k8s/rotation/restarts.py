@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.client import RESOURCES, ApiError, KubeApi
-from ..usage import pod_spec_of, referenced_secrets
+from ..watch.usage import pod_spec_of, referenced_secrets
 
 log = logging.getLogger(__name__)
 

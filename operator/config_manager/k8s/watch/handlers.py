@@ -16,11 +16,11 @@ from typing import Any
 
 import kopf
 
-from . import configbundle, managedsecret, secretstore
-from .context import Context
-from .durations import parse_duration
-from .api.resources import ANN_FORCE_SYNC, GROUP, VERSION
-from .status import get_condition
+from .. import configbundle, managedsecret, secretstore
+from ..context import Context
+from ..durations import parse_duration
+from ..api.resources import ANN_FORCE_SYNC, GROUP, VERSION
+from ..status import get_condition
 from .usage import referenced_secrets
 from .workqueue import WorkQueue
 
@@ -248,7 +248,7 @@ def _store_event(kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -
 
 def _watch_store_objects(kind: str, namespace: str, name: str, body: Mapping[str, Any]) -> None:
     """A store re-validates (and its users re-sync) when its blob or credential objects change."""
-    from .stores import ResolvedStore  # noqa: PLC0415
+    from ..stores import ResolvedStore  # noqa: PLC0415
 
     assert RT.ctx is not None
     provider = (body.get("spec") or {}).get("provider") or {}

@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from ..api.resources import ANN_ROTATE, GROUP, VERSION
-from . import plan
+from ..rotation import plan
 
 
 def due_delay(body: Mapping[str, Any], now: datetime | None = None) -> float | None:
@@ -48,7 +48,7 @@ async def bundle_rotation_triggers(event: kopf.RawEvent, body: kopf.Body, **_: A
 
 
 def _on_event(kind: str, plural: str, event: kopf.RawEvent, body: kopf.Body) -> None:
-    from ..handlers import RT, _to_dict  # noqa: PLC0415 - the runtime registers handlers before it starts
+    from .handlers import RT, _to_dict  # noqa: PLC0415 - the runtime registers handlers before it starts
 
     if RT.queue is None or event.get("type") == "DELETED":
         return
