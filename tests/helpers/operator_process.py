@@ -29,7 +29,7 @@ import pytest
 from config_manager import crypto
 from config_manager.devcluster.processes import free_port
 from config_manager.k8s.api.client import KubeApi
-from config_manager.k8s.kubestorage import KubeBlobStorage
+from config_manager.k8s.stores.kubestorage import KubeBlobStorage
 from config_manager.providers import SecretProvider, registry
 
 REPO = Path(__file__).resolve().parents[2]

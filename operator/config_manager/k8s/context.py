@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .watch.cache import ClusterCache
 from .api.events import EventRecorder
 from .api.client import KubeApi
-from .providercache import ProviderCache
+from .stores.readcache import ProviderCache
 from .settings import OperatorConfig
 
 

@@ -20,13 +20,13 @@ from typing import Any
 from ..errors import ConfigurationError, SecretNotFoundError, SecretsError
 from . import metrics
 from .context import Context
-from .isolation import IsolationError
+from .stores.isolation import IsolationError
 from .api.resources import ANN_FORCE_SYNC, LABEL_TIER, MASK
 from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
 from .settings import REDACTOR
 from .spec import InvalidSpecError, ManagedSecretSpec, parse_managed_secret
 from .status import get_condition, now_iso, set_condition, status_patch
-from .stores import StoreNotReadyError, build_provider, resolve_store
+from .stores.resolve import StoreNotReadyError, build_provider, resolve_store
 from .template import render_all
 from .values import ValueShapeError, b64, extract_property, spread, text_values, to_bytes
 from .writer import Desired, WriteError, WriteResult, delete_if_ours, write

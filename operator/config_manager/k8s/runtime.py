@@ -18,13 +18,13 @@ import kopf
 from .watch import handlers
 from . import metrics
 from .watch import triggers as _rotation_triggers  # noqa: F401 - registers the rotation trigger handler after ours
-from .backoff import Backoff
+from .stores.backoff import Backoff
 from .watch.cache import ClusterCache
 from .context import Context
 from .api.events import EventRecorder
 from .api.client import KubeApi
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
-from .providercache import ProviderCache
+from .stores.readcache import ProviderCache
 from .settings import OperatorConfig, configure_kopf
 from .watch.workqueue import WorkQueue
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from config_manager.errors import ProviderUnavailableError, SecretNotFoundError
-from config_manager.k8s.backoff import Backoff
+from config_manager.k8s.stores.backoff import Backoff
 from config_manager.k8s.watch.cache import ClusterCache
 from config_manager.k8s.api.client import ApiError
-from config_manager.k8s.providercache import ProviderCache
+from config_manager.k8s.stores.readcache import ProviderCache
 from config_manager.k8s.spec import RemoteRef
 from config_manager.k8s.watch.workqueue import WorkQueue
 from config_manager.k8s.writer import Desired, WriteResult, write

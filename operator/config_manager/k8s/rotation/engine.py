@@ -32,11 +32,11 @@ from typing import Any
 from ...errors import SecretNotFoundError, SecretsError
 from ...providers import SecretProvider, SecretValue
 from ..context import Context
-from ..isolation import IsolationError
+from ..stores.isolation import IsolationError
 from ..api.resources import ANN_ROTATE
 from ..settings import REDACTOR
 from ..spec import ManagedSecretSpec, RemoteRef
-from ..stores import StoreNotReadyError, build_provider, resolve_store
+from ..stores.resolve import StoreNotReadyError, build_provider, resolve_store
 from ..writer import Desired, WriteOutcome, WriteResult
 from .. import metrics
 from . import notify, plan, restarts

@@ -248,7 +248,7 @@ def _store_event(kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -
 
 def _watch_store_objects(kind: str, namespace: str, name: str, body: Mapping[str, Any]) -> None:
     """A store re-validates (and its users re-sync) when its blob or credential objects change."""
-    from ..stores import ResolvedStore  # noqa: PLC0415
+    from ..stores.resolve import ResolvedStore  # noqa: PLC0415
 
     assert RT.ctx is not None
     provider = (body.get("spec") or {}).get("provider") or {}

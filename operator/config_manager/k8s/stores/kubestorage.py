@@ -14,9 +14,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import ProviderError, ProviderUnavailableError
-from .api.client import ApiError, KubeApi
-from .api.resources import ANN_OWNER, LABEL_MANAGED_BY, MANAGED_BY_VALUE
+from ...errors import ProviderError, ProviderUnavailableError
+from ..api.client import ApiError, KubeApi
+from ..api.resources import ANN_OWNER, LABEL_MANAGED_BY, MANAGED_BY_VALUE
 
 
 class KubeBlobStorage:

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError, ProviderUnavailableError, SecretNotFoundError, SecretsError
-from ..providers import SecretProvider, SecretValue
-from . import metrics
+from ...errors import ConfigurationError, ProviderUnavailableError, SecretNotFoundError, SecretsError
+from ...providers import SecretProvider, SecretValue
+from .. import metrics
 from .backoff import Backoff
-from .spec import RemoteRef
+from ..spec import RemoteRef
 
 
 @dataclass

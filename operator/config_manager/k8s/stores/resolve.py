@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigurationError
-from ..providers import SecretProvider
-from ..providers import registry
-from .watch.cache import ClusterCache
+from ...errors import ConfigurationError
+from ...providers import SecretProvider
+from ...providers import registry
+from ..watch.cache import ClusterCache
 from .isolation import IsolationError, check_store_access, credential_namespace
-from .api.client import ApiError, KubeApi
+from ..api.client import ApiError, KubeApi
 from .kubestorage import KubeBlobStorage
-from .spec import StoreRef
+from ..spec import StoreRef
 
 KEY_SIZE = 32
 
