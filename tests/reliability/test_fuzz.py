@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from config_manager import crypto
 from config_manager.errors import ConfigManagerError
-from config_manager.k8s.durations import parse_duration
+from config_manager.k8s.spec.durations import parse_duration
 from config_manager.providers.azure import names as azure_names
 from config_manager.secrets.rotation import Cadence
 from config_manager.sources import EnvironmentSecretsSource

@@ -33,12 +33,12 @@ from .stores.isolation import IsolationError
 from .managedsecret import SyncFailure, jittered
 from .api.resources import ANN_FORCE_SYNC
 from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
-from .rotation.spec import bundle_previous_items
-from .spec import InvalidSpecError, RemoteRef, StoreRef, parse_remote_ref, parse_store_ref
+from .spec.rotation import bundle_previous_items
+from .spec.managedsecret import InvalidSpecError, RemoteRef, StoreRef, parse_remote_ref, parse_store_ref
 from .status import now_iso, set_condition, status_patch
 from .stores.resolve import StoreNotReadyError, build_provider, decode_key_material, resolve_store
 from .values import extract_property
-from .durations import parse_duration
+from .spec.durations import parse_duration
 from .writer import Desired, WriteError, WriteOutcome, WriteResult, write
 
 log = logging.getLogger(__name__)

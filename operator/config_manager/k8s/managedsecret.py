@@ -24,7 +24,7 @@ from .stores.isolation import IsolationError
 from .api.resources import ANN_FORCE_SYNC, LABEL_TIER, MASK
 from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
 from .settings import REDACTOR
-from .spec import InvalidSpecError, ManagedSecretSpec, parse_managed_secret
+from .spec.managedsecret import InvalidSpecError, ManagedSecretSpec, parse_managed_secret
 from .status import get_condition, now_iso, set_condition, status_patch
 from .stores.resolve import StoreNotReadyError, build_provider, resolve_store
 from .template import render_all

@@ -14,9 +14,9 @@ from typing import Any
 from ..errors import SecretsError
 from . import metrics
 from .context import Context
-from .durations import parse_duration
+from .spec.durations import parse_duration
 from .stores.isolation import IsolationError
-from .spec import StoreRef
+from .spec.managedsecret import StoreRef
 from .status import get_condition, now_iso, set_condition, status_patch
 from .stores.resolve import StoreNotReadyError, build_provider, resolve_store
 

@@ -17,7 +17,7 @@ from config_manager.k8s.stores.backoff import Backoff
 from config_manager.k8s.watch.cache import ClusterCache
 from config_manager.k8s.api.client import ApiError
 from config_manager.k8s.stores.readcache import ProviderCache
-from config_manager.k8s.spec import RemoteRef
+from config_manager.k8s.spec.managedsecret import RemoteRef
 from config_manager.k8s.watch.workqueue import WorkQueue
 from config_manager.k8s.writer import Desired, WriteResult, write
 from config_manager.providers.base import SecretProvider, SecretValue

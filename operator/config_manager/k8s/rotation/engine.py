@@ -35,13 +35,13 @@ from ..context import Context
 from ..stores.isolation import IsolationError
 from ..api.resources import ANN_ROTATE
 from ..settings import REDACTOR
-from ..spec import ManagedSecretSpec, RemoteRef
+from ..spec.managedsecret import ManagedSecretSpec, RemoteRef
 from ..stores.resolve import StoreNotReadyError, build_provider, resolve_store
 from ..writer import Desired, WriteOutcome, WriteResult
 from .. import metrics
 from . import notify, plan, restarts
 from .faults import crash_point
-from .spec import RotatedKey, RotationSpec, sync_spec
+from ..spec.rotation import RotatedKey, RotationSpec, sync_spec
 from .subjects import Subject, config_bundle_subject, managed_secret_subject, rotation_raw
 
 log = logging.getLogger(__name__)

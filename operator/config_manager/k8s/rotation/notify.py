@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..api.client import KubeApi
-from .spec import RotationSpec, SecretKeyRef
+from ..spec.rotation import RotationSpec, SecretKeyRef
 
 SIGNATURE_HEADER = "X-ConfigManager-Signature"
 

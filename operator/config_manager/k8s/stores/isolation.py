@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..spec import StoreRef
+from ..spec.managedsecret import StoreRef
 
 
 class IsolationError(Exception):

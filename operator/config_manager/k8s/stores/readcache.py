@@ -19,7 +19,7 @@ from ...errors import ConfigurationError, ProviderUnavailableError, SecretNotFou
 from ...providers import SecretProvider, SecretValue
 from .. import metrics
 from .backoff import Backoff
-from ..spec import RemoteRef
+from ..spec.managedsecret import RemoteRef
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ..watch.cache import ClusterCache
 from .isolation import IsolationError, check_store_access, credential_namespace
 from ..api.client import ApiError, KubeApi
 from .kubestorage import KubeBlobStorage
-from ..spec import StoreRef
+from ..spec.managedsecret import StoreRef
 
 KEY_SIZE = 32
 

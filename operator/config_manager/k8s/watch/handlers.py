@@ -18,7 +18,7 @@ import kopf
 
 from .. import configbundle, managedsecret, secretstore
 from ..context import Context
-from ..durations import parse_duration
+from ..spec.durations import parse_duration
 from ..api.resources import ANN_FORCE_SYNC, GROUP, VERSION
 from ..status import get_condition
 from .usage import referenced_secrets

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
 from .durations import parse_duration
-from .api.resources import FORBIDDEN_SECRET_TYPES
+from ..api.resources import FORBIDDEN_SECRET_TYPES
 
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
 
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")

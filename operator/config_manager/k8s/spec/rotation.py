@@ -22,8 +22,8 @@ from typing import Any
 from ...errors import ConfigurationError
 from ...secrets.generators import generator_from_spec
 from ...secrets.rotation import Cadence
-from ..durations import parse_duration
-from ..spec import DataItem, InvalidSpecError, ManagedSecretSpec, RemoteRef
+from .durations import parse_duration
+from .managedsecret import DataItem, InvalidSpecError, ManagedSecretSpec, RemoteRef
 
 
 @dataclass(frozen=True)
