@@ -37,9 +37,9 @@ from .spec.rotation import bundle_previous_items
 from .spec.managedsecret import InvalidSpecError, RemoteRef, StoreRef, parse_remote_ref, parse_store_ref
 from .status import now_iso, set_condition, status_patch
 from .stores.resolve import StoreNotReadyError, build_provider, decode_key_material, resolve_store
-from .values import extract_property
+from .write.values import extract_property
 from .spec.durations import parse_duration
-from .writer import Desired, WriteError, WriteOutcome, WriteResult, write
+from .write.writer import Desired, WriteError, WriteOutcome, WriteResult, write
 
 log = logging.getLogger(__name__)
 KIND = "ConfigBundle"

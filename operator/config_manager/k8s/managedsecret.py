@@ -27,9 +27,9 @@ from .settings import REDACTOR
 from .spec.managedsecret import InvalidSpecError, ManagedSecretSpec, parse_managed_secret
 from .status import get_condition, now_iso, set_condition, status_patch
 from .stores.resolve import StoreNotReadyError, build_provider, resolve_store
-from .template import render_all
-from .values import ValueShapeError, b64, extract_property, spread, text_values, to_bytes
-from .writer import Desired, WriteError, WriteResult, delete_if_ours, write
+from .write.template import render_all
+from .write.values import ValueShapeError, b64, extract_property, spread, text_values, to_bytes
+from .write.writer import Desired, WriteError, WriteResult, delete_if_ours, write
 
 log = logging.getLogger(__name__)
 KIND = "ManagedSecret"

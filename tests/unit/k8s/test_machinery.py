@@ -19,7 +19,7 @@ from config_manager.k8s.api.client import ApiError
 from config_manager.k8s.stores.readcache import ProviderCache
 from config_manager.k8s.spec.managedsecret import RemoteRef
 from config_manager.k8s.watch.workqueue import WorkQueue
-from config_manager.k8s.writer import Desired, WriteResult, write
+from config_manager.k8s.write.writer import Desired, WriteResult, write
 from config_manager.providers.base import SecretProvider, SecretValue
 
 

@@ -17,9 +17,9 @@ from config_manager.k8s.stores.isolation import IsolationError, check_store_acce
 from config_manager.k8s.settings import BodyRedactingFilter
 from config_manager.k8s.spec.managedsecret import InvalidSpecError, StoreRef, parse_managed_secret
 from config_manager.k8s.status import set_condition, status_patch
-from config_manager.k8s.template import render, render_all
+from config_manager.k8s.write.template import render, render_all
 from config_manager.k8s.watch.usage import referenced_secrets
-from config_manager.k8s.values import ValueShapeError, extract_property, spread, to_bytes
+from config_manager.k8s.write.values import ValueShapeError, extract_property, spread, to_bytes
 from config_manager.errors import ConfigurationError, SecretNotFoundError
 
 # -- durations -----------------------------------------------------------------------------------------

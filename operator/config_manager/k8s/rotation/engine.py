@@ -37,7 +37,7 @@ from ..api.resources import ANN_ROTATE
 from ..settings import REDACTOR
 from ..spec.managedsecret import ManagedSecretSpec, RemoteRef
 from ..stores.resolve import StoreNotReadyError, build_provider, resolve_store
-from ..writer import Desired, WriteOutcome, WriteResult
+from ..write.writer import Desired, WriteOutcome, WriteResult
 from .. import metrics
 from . import notify, plan, restarts
 from .faults import crash_point

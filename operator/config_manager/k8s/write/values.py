@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import SecretNotFoundError
+from ...errors import SecretNotFoundError
 
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 

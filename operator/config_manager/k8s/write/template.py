@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 
-from .spec.managedsecret import InvalidSpecError
+from ..spec.managedsecret import InvalidSpecError
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _REF = re.compile(r"^\.([A-Za-z0-9_.-]+)$|^index\s+\.\s+\"([^\"]+)\"$")
