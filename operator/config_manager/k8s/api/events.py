@@ -16,7 +16,7 @@ from typing import Any
 
 from .client import ApiError, KubeApi
 from .resources import COMPONENT
-from ..status import now_iso
+from ..reconcile.status import now_iso
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import kopf
 
-from .. import configbundle, managedsecret, secretstore
+from ..reconcile import configbundle, managedsecret, secretstore
 from ..context import Context
 from ..spec.durations import parse_duration
 from ..api.resources import ANN_FORCE_SYNC, GROUP, VERSION
-from ..status import get_condition
+from ..reconcile.status import get_condition
 from .usage import referenced_secrets
 from .workqueue import WorkQueue
 

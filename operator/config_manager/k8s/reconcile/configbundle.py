@@ -24,22 +24,22 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import crypto, masking
-from ..errors import ConfigManagerError, ConfigurationError, SecretNotFoundError, SecretsError
-from ..sources import formats, tree
-from . import metrics
-from .context import Context
-from .stores.isolation import IsolationError
+from ... import crypto, masking
+from ...errors import ConfigManagerError, ConfigurationError, SecretNotFoundError, SecretsError
+from ...sources import formats, tree
+from .. import metrics
+from ..context import Context
+from ..stores.isolation import IsolationError
 from .managedsecret import SyncFailure, jittered
-from .api.resources import ANN_FORCE_SYNC
-from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
-from .spec.rotation import bundle_previous_items
-from .spec.managedsecret import InvalidSpecError, RemoteRef, StoreRef, parse_remote_ref, parse_store_ref
+from ..api.resources import ANN_FORCE_SYNC
+from ..rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
+from ..spec.rotation import bundle_previous_items
+from ..spec.managedsecret import InvalidSpecError, RemoteRef, StoreRef, parse_remote_ref, parse_store_ref
 from .status import now_iso, set_condition, status_patch
-from .stores.resolve import StoreNotReadyError, build_provider, decode_key_material, resolve_store
-from .write.values import extract_property
-from .spec.durations import parse_duration
-from .write.writer import Desired, WriteError, WriteOutcome, WriteResult, write
+from ..stores.resolve import StoreNotReadyError, build_provider, decode_key_material, resolve_store
+from ..write.values import extract_property
+from ..spec.durations import parse_duration
+from ..write.writer import Desired, WriteError, WriteOutcome, WriteResult, write
 
 log = logging.getLogger(__name__)
 KIND = "ConfigBundle"
@@ -198,8 +198,8 @@ def _raw_blob(ctx: Context, namespace: str, kind: str, name: str, key: str) -> b
 
 
 def _decrypt(ctx: Context, namespace: str, ref: StoreRef, blob: bytes, field: str) -> str:
-    from .stores.resolve import _read_secret_key  # noqa: PLC0415
-    from .stores.isolation import credential_namespace  # noqa: PLC0415
+    from ..stores.resolve import _read_secret_key  # noqa: PLC0415
+    from ..stores.isolation import credential_namespace  # noqa: PLC0415
 
     try:
         store = resolve_store(ref, namespace, ctx.cache)

@@ -11,14 +11,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import SecretsError
-from . import metrics
-from .context import Context
-from .spec.durations import parse_duration
-from .stores.isolation import IsolationError
-from .spec.managedsecret import StoreRef
+from ...errors import SecretsError
+from .. import metrics
+from ..context import Context
+from ..spec.durations import parse_duration
+from ..stores.isolation import IsolationError
+from ..spec.managedsecret import StoreRef
 from .status import get_condition, now_iso, set_condition, status_patch
-from .stores.resolve import StoreNotReadyError, build_provider, resolve_store
+from ..stores.resolve import StoreNotReadyError, build_provider, resolve_store
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def reconcile(ctx: Context, kind: str, namespace: str, name: str) -> float | Non
 
 
 def _resolve_cluster(ctx: Context, name: str) -> Any:
-    from .stores.resolve import ResolvedStore  # noqa: PLC0415
+    from ..stores.resolve import ResolvedStore  # noqa: PLC0415
 
     body = ctx.cache.cluster_stores.get(name)
     if body is None:

@@ -17,19 +17,19 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import ConfigurationError, SecretNotFoundError, SecretsError
-from . import metrics
-from .context import Context
-from .stores.isolation import IsolationError
-from .api.resources import ANN_FORCE_SYNC, LABEL_TIER, MASK
-from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
-from .settings import REDACTOR
-from .spec.managedsecret import InvalidSpecError, ManagedSecretSpec, parse_managed_secret
+from ...errors import ConfigurationError, SecretNotFoundError, SecretsError
+from .. import metrics
+from ..context import Context
+from ..stores.isolation import IsolationError
+from ..api.resources import ANN_FORCE_SYNC, LABEL_TIER, MASK
+from ..rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
+from ..settings import REDACTOR
+from ..spec.managedsecret import InvalidSpecError, ManagedSecretSpec, parse_managed_secret
 from .status import get_condition, now_iso, set_condition, status_patch
-from .stores.resolve import StoreNotReadyError, build_provider, resolve_store
-from .write.template import render_all
-from .write.values import ValueShapeError, b64, extract_property, spread, text_values, to_bytes
-from .write.writer import Desired, WriteError, WriteResult, delete_if_ours, write
+from ..stores.resolve import StoreNotReadyError, build_provider, resolve_store
+from ..write.template import render_all
+from ..write.values import ValueShapeError, b64, extract_property, spread, text_values, to_bytes
+from ..write.writer import Desired, WriteError, WriteResult, delete_if_ours, write
 
 log = logging.getLogger(__name__)
 KIND = "ManagedSecret"
