@@ -19,7 +19,8 @@ from urllib.parse import urlparse
 
 import kopf
 
-from .settings import OperatorConfig, setup_logging
+from .config import OperatorConfig
+from .logs import setup_logging
 
 log = logging.getLogger("config_manager.k8s")
 
@@ -86,7 +87,7 @@ async def _serve_health(url: str) -> Any:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
     from .watch.handlers import RT  # noqa: PLC0415
-    from .runtime import LEADERSHIP  # noqa: PLC0415
+    from .app import LEADERSHIP  # noqa: PLC0415
 
     parsed = urlparse(url)
     health_path = parsed.path or "/healthz"
@@ -113,7 +114,7 @@ async def _serve_health(url: str) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
     setup_logging(args.log_level, json_format=args.log_format == "json")
-    from . import runtime  # noqa: PLC0415 - registers the kopf handlers
+    from . import app as runtime  # noqa: PLC0415 - registers the kopf handlers
 
     runtime.install(config)
     health_runner: list[Any] = []

@@ -14,7 +14,7 @@ from .watch.cache import ClusterCache
 from .api.events import EventRecorder
 from .api.client import KubeApi
 from .stores.readcache import ProviderCache
-from .settings import OperatorConfig
+from .config import OperatorConfig
 
 
 @dataclass

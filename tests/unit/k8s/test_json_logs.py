@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from config_manager.k8s.settings import REDACTOR, setup_logging
+from config_manager.k8s.logs import REDACTOR, setup_logging
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ from config_manager.k8s.watch.cache import project
 from config_manager.k8s.spec.durations import format_duration, parse_duration
 from config_manager.k8s.hashing import data_hash
 from config_manager.k8s.stores.isolation import IsolationError, check_store_access, cluster_store_admits, credential_namespace, selector_matches
-from config_manager.k8s.settings import BodyRedactingFilter
+from config_manager.k8s.logs import BodyRedactingFilter
 from config_manager.k8s.spec.managedsecret import InvalidSpecError, StoreRef, parse_managed_secret
 from config_manager.k8s.reconcile.status import set_condition, status_patch
 from config_manager.k8s.write.template import render, render_all

@@ -23,7 +23,7 @@ from ..context import Context
 from ..stores.isolation import IsolationError
 from ..api.resources import ANN_FORCE_SYNC, LABEL_TIER, MASK
 from ..rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
-from ..settings import REDACTOR
+from ..logs import REDACTOR
 from ..spec.managedsecret import InvalidSpecError, ManagedSecretSpec, parse_managed_secret
 from .status import get_condition, now_iso, set_condition, status_patch
 from ..stores.resolve import StoreNotReadyError, build_provider, resolve_store

@@ -34,7 +34,7 @@ from ...providers import SecretProvider, SecretValue
 from ..context import Context
 from ..stores.isolation import IsolationError
 from ..api.resources import ANN_ROTATE
-from ..settings import REDACTOR
+from ..logs import REDACTOR
 from ..spec.managedsecret import ManagedSecretSpec, RemoteRef
 from ..stores.resolve import StoreNotReadyError, build_provider, resolve_store
 from ..write.writer import Desired, WriteOutcome, WriteResult

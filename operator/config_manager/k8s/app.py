@@ -25,7 +25,8 @@ from .api.events import EventRecorder
 from .api.client import KubeApi
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
 from .stores.readcache import ProviderCache
-from .settings import OperatorConfig, configure_kopf
+from .config import OperatorConfig
+from .watch.kopf_settings import configure_kopf
 from .watch.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
