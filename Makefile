@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv binaries test unit demo kind-e2e clean
+.PHONY: venv binaries lint test unit demo kind-e2e clean
 
 venv: $(VENV)/.installed
 
@@ -21,6 +21,12 @@ $(VENV)/.installed: pyproject.toml
 binaries:
 	tools/build-binaries.sh >/dev/null
 	@if [ -x tools/fetch-lowkey-vault.sh ]; then tools/fetch-lowkey-vault.sh >/dev/null; fi
+
+# The static gates: import-linter contracts (.importlinter), ruff ([tool.ruff]), mypy --strict ([tool.mypy]).
+lint: venv
+	$(VENV)/bin/lint-imports --config .importlinter
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/mypy operator/config_manager
 
 test: venv binaries
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -144,7 +144,7 @@ async def watch(kube: AsyncKube, resource: str, namespace: str, log: WatchLog, s
                     obj = event["object"]
                     version = obj["metadata"].get("resourceVersion", version)
                     log.record(event["type"], obj, time.monotonic())
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             await asyncio.sleep(0.5)
 
 
@@ -158,6 +158,6 @@ async def wait_until(predicate: Callable[[], bool], log: WatchLog, timeout: floa
         log.changed.clear()
         try:
             await asyncio.wait_for(log.changed.wait(), timeout=min(remaining, 1.0))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 

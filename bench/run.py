@@ -462,7 +462,8 @@ class Bench:
                 if mode == "force-sync":
                     await self.kube.patch("managedsecrets", NS, name,
                                           {"metadata": {"annotations": {"configmanager.io/force-sync": f"bench-{i}-{time.time():.0f}"}}})
-                await wait_until(lambda: len(self.secrets.modified.get(name, [])) > seen, self.secrets, 120, f"{name} updated")
+                await wait_until(lambda: len(self.secrets.modified.get(name, [])) > seen,  # noqa: B023 - awaited in this iteration
+                                 self.secrets, 120, f"{name} updated")
                 results[mode].append(self.secrets.modified[name][seen] - changed)
         self.data["rotation"] = {k: [round(v, 3) for v in vs] for k, vs in results.items()}
         self.figure("rotation: provider change -> Secret, by refresh (10s interval), max", max(results["refresh"]), "s",

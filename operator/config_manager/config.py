@@ -28,8 +28,8 @@ from typing import Any
 from .errors import ConfigManagerError
 from .masking import mask_tree
 from .masking import secret_paths as detected_secret_paths
+from .providers import registry
 from .providers.base import SecretProvider
-from .providers.memory import InMemorySecrets
 from .secrets.manager import SecretsManager
 from .sources.base import ConfigSource
 from .sources.tree import deep_merge, get_path
@@ -50,7 +50,7 @@ class ConfigManager:
         reload_check_interval: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.secrets_manager = secrets_manager if secrets_manager is not None else SecretsManager(InMemorySecrets())
+        self.secrets_manager = secrets_manager if secrets_manager is not None else SecretsManager(registry.create("memory"))
         self.mask_secrets_in_display = mask_secrets_in_display
         self.enable_caching = enable_caching
         self.auto_reload = auto_reload

@@ -297,7 +297,7 @@ class SecretMaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a broken format string: keep the template, drop the arguments
+        except Exception:  # noqa: BLE001 - a broken format string: keep the template, drop the arguments
             message = str(record.msg)
         record.msg = redact_text(message, self.redactor)
         record.args = None

@@ -52,7 +52,7 @@ def health(proc: OperatorProcess) -> int:
 @pytest.fixture()
 def replicas(no_background_operator: None, crds: None, cluster: object, namespace: str, tmp_path: Path) -> Iterator[dict[str, OperatorProcess]]:
     lease_id = f"cm-test-{uuid.uuid4().hex[:6]}"
-    kubeconfig = Path(getattr(cluster, "kubeconfig"))
+    kubeconfig = Path(cluster.kubeconfig)
     procs: dict[str, OperatorProcess] = {}
     for name in ("replica-a", "replica-b"):
         procs[name] = OperatorProcess(

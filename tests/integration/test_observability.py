@@ -66,7 +66,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 def json_operator(no_background_operator: None, crds: None, cluster: object, namespace: str,
                   tmp_path: Path) -> Iterator[OperatorProcess]:
     proc = OperatorProcess(
-        kubeconfig=Path(getattr(cluster, "kubeconfig")), log_path=tmp_path / "json.log",
+        kubeconfig=Path(cluster.kubeconfig), log_path=tmp_path / "json.log",
         args=(f"--namespace={namespace}", "--log-level=debug", "--log-format=json", "--startup-spread=0",
               "--read-cache-ttl=1", "--backoff-base=1", "--backoff-cap=4", "--stats-flush=3600", "--workers=4"))
     proc.start()

@@ -16,11 +16,11 @@ def test_restart_keeps_address_and_stored_objects(fault_cluster: ClusterInfo) ->
     assert plane is not None
     kube = KubeApi.from_environment(str(fault_cluster.kubeconfig))
     kube.create("configmaps", "default", {"metadata": {"name": "survives"}, "data": {"a": "b"}})
-    server, before = plane.server, dict(zip(("etcd", "kube-apiserver", "kube-controller-manager"), plane.pids))
+    server, before = plane.server, dict(zip(("etcd", "kube-apiserver", "kube-controller-manager"), plane.pids, strict=True))
 
     plane.restart("etcd", kill=True, down_for=1.0)
     plane.restart("kube-apiserver")
-    after = dict(zip(("etcd", "kube-apiserver", "kube-controller-manager"), plane.pids))
+    after = dict(zip(("etcd", "kube-apiserver", "kube-controller-manager"), plane.pids, strict=True))
 
     assert plane.server == server
     assert after["etcd"] != before["etcd"] and after["kube-apiserver"] != before["kube-apiserver"]

@@ -22,8 +22,7 @@ from config_manager.errors import ConfigManagerError
 from config_manager.k8s.spec.durations import parse_duration
 from config_manager.providers.azure import names as azure_names
 from config_manager.secrets.rotation import Cadence
-from config_manager.sources import EnvironmentSecretsSource
-from config_manager.sources import formats
+from config_manager.sources import EnvironmentSecretsSource, formats
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KEY = crypto.generate_key()

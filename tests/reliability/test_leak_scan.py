@@ -25,7 +25,6 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -157,7 +156,7 @@ def _plant_in_cluster(kube: KubeApi, ns: str, ns2: str, vault: VaultServer, plan
     wait_ready(kube, ns2, "c", timeout=45)
     assert secret_data(kube, ns, "tmpl") == {"url": f"postgres://svc:{planted['template-input']}@db/app",
                                              "b": b64(planted["template-input"])}, "the values really went through"
-    for name, reason in (("shape", "ProviderError"), ("tmpl-error", "InvalidSpec"), ("denied", "ProviderError")):
+    for name, _reason in (("shape", "ProviderError"), ("tmpl-error", "InvalidSpec"), ("denied", "ProviderError")):
         wait_ready(kube, ns, name, status="False", timeout=45)
     kube.patch("secrets", ns2, "local-blob", {"data": {"secrets.enc": b64(b"garbage")}})
     wait_ready(kube, ns2, "c", status="False", reason="ProviderError", timeout=45)

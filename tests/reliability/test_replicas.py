@@ -30,7 +30,7 @@ import pytest
 from config_manager.k8s.api.client import KubeApi
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
 from tests.integration.opkit import condition, managed_secret
-from tests.integration.test_leader_election import lease_holder, leader_gauge, writes
+from tests.integration.test_leader_election import leader_gauge, lease_holder, writes
 
 pytestmark = pytest.mark.cluster
 
@@ -44,7 +44,7 @@ def three_replicas(no_background_operator: None, crds: None, cluster: object, na
                    tmp_path: Path) -> Iterator[dict[str, OperatorProcess]]:
     lease_id = f"cm-rel-{uuid.uuid4().hex[:6]}"
     procs = {name: OperatorProcess(
-        kubeconfig=Path(getattr(cluster, "kubeconfig")), log_path=tmp_path / f"{name}.log",
+        kubeconfig=Path(cluster.kubeconfig), log_path=tmp_path / f"{name}.log",
         args=(f"--namespace={namespace}", "--leader-election", f"--leader-election-namespace={namespace}",
               f"--leader-election-id={lease_id}", *LEASE, "--log-level=debug", "--startup-spread=0",
               "--read-cache-ttl=1", "--stats-flush=3600", "--workers=4", "--no-workload-tracking"))

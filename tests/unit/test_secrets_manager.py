@@ -294,7 +294,7 @@ def test_thread_safety_under_concurrent_use(provider: CountingProvider) -> None:
                 manager.set_secret(f"t{index}-{number}", f"v{number}")
                 assert manager.get_secret(f"t{index}-{number}").value == f"v{number}"
                 manager.rotate_secret(f"t{index}-{number}", "r")
-        except BaseException as exc:  # pragma: no cover - reported below
+        except BaseException as exc:  # noqa: BLE001  # pragma: no cover - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(index,)) for index in range(8)]

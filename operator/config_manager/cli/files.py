@@ -76,7 +76,7 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
         raise CliError(f"'{args.input}' is already encrypted", USAGE)
     blob = crypto.encrypt(plaintext, **_key_args(args, create_key=True))
     out = args.output or f"{args.input}.enc"
-    if out == f"-.enc":
+    if out == "-.enc":
         raise CliError("reading from stdin: give --output", USAGE)
     _write_output(out, blob, private=False, force=args.force)
     output.info(f"encrypted {len(plaintext)} bytes into {out if out != '-' else 'stdout'}")

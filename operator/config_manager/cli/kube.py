@@ -174,7 +174,7 @@ def _current_namespace(args: argparse.Namespace) -> str:
 
     try:
         contexts, active = config.list_kube_config_contexts(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
-    except Exception:  # the client reported the real problem already in _api
+    except Exception:  # noqa: BLE001 - the client reported the real problem already in _api
         return "default"
     chosen = next((c for c in contexts if c["name"] == args.context), active) if args.context else active
     return str((chosen or {}).get("context", {}).get("namespace") or "default")

@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import crypto
-from ..errors import ConfigurationError, SecretNotFoundError
-from ..providers.local import LocalEncryptedSecrets
+from .. import (
+    LocalEncryptedSecrets,  # the public facade: the CLI names no provider module
+    crypto,
+)
+from ..errors import SecretNotFoundError
 from ..secrets.generators import generator_from_spec, generator_types
 from ..secrets.manager import SecretsManager
 from . import output

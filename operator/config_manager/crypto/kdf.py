@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import unicodedata
 from dataclasses import dataclass
-from typing import ClassVar, Final, Union
+from typing import ClassVar, Final
 
 from ..errors import ConfigurationError, DecryptionError
 
@@ -100,8 +100,8 @@ class Scrypt:
         return (self.log2_n, self.r, self.p)
 
 
-Kdf = Union[RawKey, Pbkdf2, Scrypt]
-PassphraseKdf = Union[Pbkdf2, Scrypt]
+Kdf = RawKey | Pbkdf2 | Scrypt
+PassphraseKdf = Pbkdf2 | Scrypt
 
 
 def kdf_from_header(kdf_id: int, params: tuple[int, int, int]) -> Kdf:

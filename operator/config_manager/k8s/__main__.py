@@ -4,7 +4,7 @@ Flags: ``--namespace NS`` (repeatable) or ``--all-namespaces``; ``--leader-elect
 ``--leader-election-namespace`` / ``--leader-election-id``) for more than one replica, ``--standalone``
 (the default: this process always reconciles); ``--liveness URL`` (serves /healthz and Prometheus
 /metrics on that address); ``--log-level``, ``--log-format text|json``; tuning flags map onto
-``settings.OperatorConfig``. The kubeconfig comes from ``$KUBECONFIG`` (or in-cluster configuration).
+``config.OperatorConfig`` (which holds every default). The kubeconfig comes from ``$KUBECONFIG`` (or in-cluster configuration).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import sys
 from typing import Any
 from urllib.parse import urlparse
 
-import kopf
-
+from .app import Operator
 from .config import OperatorConfig
 from .logs import setup_logging
 
 log = logging.getLogger("config_manager.k8s")
+DEFAULTS = OperatorConfig()
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, OperatorConfig]:
@@ -38,24 +38,24 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
                     help="reconcile only while holding the leader Lease (run this way with replicas > 1)")
     parser.add_argument("--leader-election-namespace", default="", metavar="NS",
                         help="namespace of the Lease (default: $POD_NAMESPACE, the in-cluster namespace, or default)")
-    parser.add_argument("--leader-election-id", default="config-manager", metavar="NAME",
+    parser.add_argument("--leader-election-id", default=DEFAULTS.leader_election_id, metavar="NAME",
                         help="name of the Lease (one per installation)")
-    parser.add_argument("--lease-duration", type=float, default=15.0,
+    parser.add_argument("--lease-duration", type=float, default=DEFAULTS.lease_duration,
                         help="seconds before a standby takes over an unrenewed Lease")
-    parser.add_argument("--lease-renew-period", type=float, default=5.0, help="seconds between the leader's renewals")
-    parser.add_argument("--lease-retry-period", type=float, default=2.0, help="seconds between a standby's checks")
+    parser.add_argument("--lease-renew-period", type=float, default=DEFAULTS.lease_renew_period, help="seconds between the leader's renewals")
+    parser.add_argument("--lease-retry-period", type=float, default=DEFAULTS.lease_retry_period, help="seconds between a standby's checks")
     parser.add_argument("--liveness", metavar="URL", help="serve /healthz and /metrics, e.g. http://0.0.0.0:8080/healthz")
     parser.add_argument("--log-level", default=os.environ.get("CONFIG_MANAGER_LOG_LEVEL", "info"))
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
-    parser.add_argument("--workers", type=int, default=8, help="concurrent reconciles (= API concurrency bound)")
-    parser.add_argument("--read-cache-ttl", type=float, default=30.0, help="seconds a provider answer is shared")
-    parser.add_argument("--backoff-base", type=float, default=2.0)
-    parser.add_argument("--backoff-cap", type=float, default=300.0)
-    parser.add_argument("--refresh-jitter", type=float, default=0.1)
-    parser.add_argument("--startup-spread", type=float, default=10.0)
-    parser.add_argument("--stats-flush", type=float, default=900.0, help="seconds between statistics-only status writes")
+    parser.add_argument("--workers", type=int, default=DEFAULTS.workers, help="concurrent reconciles (= API concurrency bound)")
+    parser.add_argument("--read-cache-ttl", type=float, default=DEFAULTS.read_cache_ttl, help="seconds a provider answer is shared")
+    parser.add_argument("--backoff-base", type=float, default=DEFAULTS.backoff_base)
+    parser.add_argument("--backoff-cap", type=float, default=DEFAULTS.backoff_cap)
+    parser.add_argument("--refresh-jitter", type=float, default=DEFAULTS.refresh_jitter)
+    parser.add_argument("--startup-spread", type=float, default=DEFAULTS.startup_spread)
+    parser.add_argument("--stats-flush", type=float, default=DEFAULTS.stats_flush, help="seconds between statistics-only status writes")
     parser.add_argument("--no-workload-tracking", action="store_true", help="do not watch Pods/Deployments for usage")
-    parser.add_argument("--rotation-interval-scale", type=float, default=1.0,
+    parser.add_argument("--rotation-interval-scale", type=float, default=DEFAULTS.rotation_interval_scale,
                         help="testing only: multiply rotation intervals (e.g. 0.1667 turns 1m into 10s)")
     args = parser.parse_args(argv)
     if args.leader_election and not 0 < args.lease_renew_period < args.lease_duration:
@@ -81,22 +81,20 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
     return args, config
 
 
-async def _serve_health(url: str) -> Any:
+async def _serve_health(url: str, operator: Operator) -> Any:
     """One small HTTP server for the liveness probe and the Prometheus scrape."""
     from aiohttp import web  # noqa: PLC0415 - kopf depends on aiohttp already
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
-
-    from .watch.handlers import RT  # noqa: PLC0415
-    from .app import LEADERSHIP  # noqa: PLC0415
 
     parsed = urlparse(url)
     health_path = parsed.path or "/healthz"
 
     async def health(_: web.Request) -> web.Response:
         # A standby is alive and healthy (watching, ready to take over): leadership does not affect health.
-        ok = RT.queue is not None
-        return web.json_response({"ok": ok, "leader": ok and LEADERSHIP.is_leader,
-                                  "queued": len(RT.queue) if RT.queue else 0}, status=200 if ok else 503)
+        queue = operator.queue
+        ok = queue is not None
+        return web.json_response({"ok": ok, "leader": ok and operator.is_leader,
+                                  "queued": len(queue) if queue is not None else 0}, status=200 if ok else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -114,20 +112,14 @@ async def _serve_health(url: str) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
     setup_logging(args.log_level, json_format=args.log_format == "json")
-    from . import app as runtime  # noqa: PLC0415 - registers the kopf handlers
-
-    runtime.install(config)
+    operator = Operator(config)
     health_runner: list[Any] = []
 
     async def run() -> None:
         if args.liveness:
-            health_runner.append(await _serve_health(args.liveness))
+            health_runner.append(await _serve_health(args.liveness, operator))
         try:
-            await kopf.operator(
-                standalone=True,  # no kopf peering: replicas coordinate through the leader Lease
-                clusterwide=not config.namespaces,
-                namespaces=config.namespaces,
-            )
+            await operator.run()
         finally:
             for runner in health_runner:
                 await runner.cleanup()

@@ -1,7 +1,8 @@
-"""Start-up and shutdown of the operator inside kopf: build the context, start the work queue.
+"""The running operator as one object: its context, work queue, leader elector and kopf registry.
 
-Kept apart from ``__main__`` so that tests (or an embedding process) can run the same operator with
-``kopf.operator()`` after calling ``install``.
+``Operator`` builds everything at kopf's start-up (``startup``), registers the watches on its own kopf
+registry (``watch.handlers.register``) and routes each work-queue key to its reconciler (``dispatch``).
+Nothing lives in module globals, so ``__main__`` and a test can each run their own operator.
 
 With leader election the work queue starts paused: every replica watches and schedules (its cache stays
 warm), only the Lease holder runs reconciles — the only code that writes to the API. On shutdown the
@@ -15,100 +16,123 @@ from typing import Any
 
 import kopf
 
-from .watch import handlers
 from . import metrics
-from .watch import triggers as _rotation_triggers  # noqa: F401 - registers the rotation trigger handler after ours
-from .stores.backoff import Backoff
-from .watch.cache import ClusterCache
-from .context import Context
-from .api.events import EventRecorder
 from .api.client import KubeApi
+from .api.events import EventRecorder
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
-from .stores.readcache import ProviderCache
 from .config import OperatorConfig
+from .context import Context
+from .reconcile import configbundle, managedsecret, secretstore
+from .stores.backoff import Backoff
+from .stores.readcache import ProviderCache
+from .watch.cache import ClusterCache
+from .watch.handlers import Watched, register
 from .watch.kopf_settings import configure_kopf
+from .watch.triggers import Key
 from .watch.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
-_CONFIG: list[OperatorConfig] = []
 
 
-class Leadership:
-    """Who leads in this process: the elector (None without leader election)."""
+class Operator:
+    """One operator process: config in, kopf registry out; state created by ``startup``."""
 
-    elector: LeaderElector | None = None
+    def __init__(self, config: OperatorConfig) -> None:
+        self.config = config
+        self.watched = Watched()
+        self.elector: LeaderElector | None = None
+        self.registry = kopf.OperatorRegistry()
+        kopf.on.login(registry=self.registry)(kopf.login_via_client)  # kubeconfig or in-cluster, as kopf's default
+        register(self.registry, self.watched, track_workloads=config.track_workloads)
+        kopf.on.startup(registry=self.registry)(self.startup)
+        kopf.on.cleanup(registry=self.registry)(self.cleanup)
+
+    @property
+    def ctx(self) -> Context | None:
+        return self.watched.ctx
+
+    @property
+    def queue(self) -> WorkQueue | None:
+        return self.watched.queue
 
     @property
     def is_leader(self) -> bool:
         return self.elector is None or self.elector.is_leader
 
+    def dispatch(self, key: Key, reason: str) -> float | None:
+        """Run the reconcile for ``key`` (called on a worker thread)."""
+        ctx = self.watched.ctx
+        assert ctx is not None
+        kind, namespace, name = key
+        if kind == "ManagedSecret":
+            return managedsecret.reconcile(ctx, namespace, name, reason=reason)
+        if kind == "ConfigBundle":
+            return configbundle.reconcile(ctx, namespace, name, reason=reason)
+        if kind in ("SecretStore", "ClusterSecretStore"):
+            return secretstore.reconcile(ctx, kind, namespace, name)
+        return None
 
-LEADERSHIP = Leadership()
-
-
-def install(config: OperatorConfig) -> None:
-    """Remember the configuration and register the optional handlers (workload tracking)."""
-    _CONFIG[:] = [config]
-    if config.track_workloads:
-        handlers.register_workload_tracking()
-
-
-@kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    config = _CONFIG[0] if _CONFIG else OperatorConfig()
-    configure_kopf(settings, config)
-    api = KubeApi.from_environment(pool_size=config.workers + 2)
-    ctx = Context(
-        api=api,
-        cache=ClusterCache(),
-        providers=ProviderCache(ttl=config.read_cache_ttl, backoff=Backoff(config.backoff_base, config.backoff_cap)),
-        # with leader election, Events name the replica that posted them (its Lease identity)
-        events=EventRecorder(api, instance=default_identity() if config.leader_election else "",
-                             window=config.event_window),
-        config=config,
-    )
-    queue = WorkQueue(lambda key, reason: handlers.dispatch(key, reason), workers=config.workers)
-    handlers.RT.ctx = ctx
-    handlers.RT.queue = queue
-    handlers.RT.known = set()
-    cache = ctx.cache
-    metrics.initialise()
-    metrics.watch_sizes({
-        "ManagedSecret": lambda: len(cache.managed_secrets),
-        "ConfigBundle": lambda: len(cache.bundles),
-        "SecretStore": lambda: len(cache.stores),
-        "ClusterSecretStore": lambda: len(cache.cluster_stores),
-    })
-    metrics.QUEUE_DEPTH.set_function(lambda: len(queue))
-    if config.leader_election:
-        lease = LeaseSettings(
-            namespace=config.leader_election_namespace or default_namespace(),
-            name=config.leader_election_id,
-            lease_duration=config.lease_duration,
-            renew_period=config.lease_renew_period,
-            renew_deadline=(config.lease_renew_period + config.lease_duration) / 2,
-            retry_period=config.lease_retry_period,
+    def _context(self) -> Context:
+        config = self.config
+        api = KubeApi.from_environment(pool_size=config.workers + 2)
+        return Context(
+            api=api,
+            cache=ClusterCache(),
+            providers=ProviderCache(ttl=config.read_cache_ttl, backoff=Backoff(config.backoff_base, config.backoff_cap)),
+            # with leader election, Events name the replica that posted them (its Lease identity)
+            events=EventRecorder(api, instance=default_identity() if config.leader_election else "",
+                                 window=config.event_window),
+            config=config,
         )
-        elector = LeaderElector(KubeApi.from_environment(pool_size=2), lease,
-                                on_started=queue.resume, on_stopped=queue.pause)
-        LEADERSHIP.elector = elector
-        await queue.start(paused=True)
-        elector.start()
-    else:
-        LEADERSHIP.elector = None
-        metrics.LEADER.set(1)
-        await queue.start()
-    log.info("config-manager operator started: %d workers, %s", config.workers,
-             "namespaces " + ",".join(config.namespaces) if config.namespaces else "cluster-wide")
 
+    def _watch_metrics(self, ctx: Context, queue: WorkQueue) -> None:
+        cache = ctx.cache
+        metrics.initialise()
+        metrics.watch_sizes({
+            "ManagedSecret": lambda: len(cache.managed_secrets),
+            "ConfigBundle": lambda: len(cache.bundles),
+            "SecretStore": lambda: len(cache.stores),
+            "ClusterSecretStore": lambda: len(cache.cluster_stores),
+        })
+        metrics.QUEUE_DEPTH.set_function(lambda: len(queue))
 
-@kopf.on.cleanup()
-async def cleanup(**_: Any) -> None:
-    queue = handlers.RT.queue
-    elector = LEADERSHIP.elector
-    if elector is not None:
-        # stop taking work, let running reconciles finish, then hand the Lease over
-        await elector.shutdown(before_release=(lambda: queue.drain(10.0)) if queue is not None else None)
-    if queue is not None:
-        await queue.stop()
-    log.info("config-manager operator stopped")
+    async def startup(self, settings: kopf.OperatorSettings, **_: Any) -> None:
+        config = self.config
+        configure_kopf(settings, config)
+        ctx = self._context()
+        queue = WorkQueue(self.dispatch, workers=config.workers)
+        self.watched.ctx, self.watched.queue, self.watched.known = ctx, queue, set()
+        self._watch_metrics(ctx, queue)
+        if config.leader_election:
+            lease = LeaseSettings(
+                namespace=config.leader_election_namespace or default_namespace(),
+                name=config.leader_election_id,
+                lease_duration=config.lease_duration,
+                renew_period=config.lease_renew_period,
+                renew_deadline=(config.lease_renew_period + config.lease_duration) / 2,
+                retry_period=config.lease_retry_period,
+            )
+            self.elector = LeaderElector(KubeApi.from_environment(pool_size=2), lease,
+                                         on_started=queue.resume, on_stopped=queue.pause)
+            await queue.start(paused=True)
+            self.elector.start()
+        else:
+            self.elector = None
+            metrics.LEADER.set(1)
+            await queue.start()
+        log.info("config-manager operator started: %d workers, %s", config.workers,
+                 "namespaces " + ",".join(config.namespaces) if config.namespaces else "cluster-wide")
+
+    async def cleanup(self, **_: Any) -> None:
+        queue = self.queue
+        if self.elector is not None:
+            # stop taking work, let running reconciles finish, then hand the Lease over
+            await self.elector.shutdown(before_release=(lambda: queue.drain(10.0)) if queue is not None else None)
+        if queue is not None:
+            await queue.stop()
+        log.info("config-manager operator stopped")
+
+    async def run(self) -> None:
+        """Run kopf with our registry until it stops (no kopf peering: replicas use the leader Lease)."""
+        await kopf.operator(registry=self.registry, standalone=True, clusterwide=not self.config.namespaces,
+                            namespaces=self.config.namespaces)

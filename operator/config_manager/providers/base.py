@@ -119,7 +119,7 @@ class SecretProvider(ABC):
     def validate(self) -> None:
         """Check that the backend is reachable and our credentials work; raise our errors if not."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional for providers: the default holds nothing to release
         """Release connections or handles. Safe to call more than once."""
 
     def describe(self) -> str:

@@ -343,7 +343,7 @@ class SecretsManager:
         for job in self._schedule.due(now):
             try:
                 value = job.generator()
-            except Exception as exc:  # user code: record and carry on with the other jobs
+            except Exception as exc:  # noqa: BLE001 - user code: record and carry on with the other jobs
                 log.error("generator for secret '%s' failed: %s", job.key, _error_name(exc))
                 self._tracker.count("rotation_failures")
                 self._audit_event("rotate", job.key, job.provider, "error", f"generator {_error_name(exc)}")
@@ -376,7 +376,7 @@ class SecretsManager:
         for callback in callbacks:
             try:
                 callback(key, secret)
-            except Exception as exc:  # one failing listener must not stop the others
+            except Exception as exc:  # noqa: BLE001 - one failing listener must not stop the others
                 log.error("refresh callback %s failed for secret '%s': %s",
                           getattr(callback, "__qualname__", "?"), key, _error_name(exc))
 

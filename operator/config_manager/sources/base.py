@@ -39,7 +39,7 @@ class ConfigSource(ABC):
         """Dotted paths this source knows to be secret (masked in display whatever their names)."""
         return set()
 
-    def bind(self, secrets_manager: SecretsManager) -> None:
+    def bind(self, secrets_manager: SecretsManager) -> None:  # noqa: B027 - optional: most sources need no manager
         """Called by ``ConfigManager.add_source`` with its secrets manager."""
 
     def describe(self) -> str:

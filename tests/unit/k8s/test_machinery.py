@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from config_manager.errors import ProviderUnavailableError, SecretNotFoundError
-from config_manager.k8s.stores.backoff import Backoff
-from config_manager.k8s.watch.cache import ClusterCache
 from config_manager.k8s.api.client import ApiError
-from config_manager.k8s.stores.readcache import ProviderCache
 from config_manager.k8s.spec.managedsecret import RemoteRef
+from config_manager.k8s.stores.backoff import Backoff
+from config_manager.k8s.stores.readcache import ProviderCache
+from config_manager.k8s.watch.cache import ClusterCache
 from config_manager.k8s.watch.workqueue import WorkQueue
 from config_manager.k8s.write.writer import Desired, WriteResult, write
 from config_manager.providers.base import SecretProvider, SecretValue
@@ -196,7 +196,7 @@ def test_work_queue_reschedules_with_the_returned_delay() -> None:
 
     asyncio.run(scenario())
     assert len(times) == 3
-    assert all(b - a >= 0.09 for a, b in zip(times, times[1:]))
+    assert all(b - a >= 0.09 for a, b in zip(times, times[1:], strict=False))
 
 
 # -- writer --------------------------------------------------------------------------------------------

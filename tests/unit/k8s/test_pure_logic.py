@@ -9,18 +9,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config_manager.k8s.stores.backoff import Backoff
-from config_manager.k8s.watch.cache import project
-from config_manager.k8s.spec.durations import format_duration, parse_duration
-from config_manager.k8s.hashing import data_hash
-from config_manager.k8s.stores.isolation import IsolationError, check_store_access, cluster_store_admits, credential_namespace, selector_matches
-from config_manager.k8s.logs import BodyRedactingFilter
-from config_manager.k8s.spec.managedsecret import InvalidSpecError, StoreRef, parse_managed_secret
-from config_manager.k8s.reconcile.status import set_condition, status_patch
-from config_manager.k8s.write.template import render, render_all
-from config_manager.k8s.watch.usage import referenced_secrets
-from config_manager.k8s.write.values import ValueShapeError, extract_property, spread, to_bytes
 from config_manager.errors import ConfigurationError, SecretNotFoundError
+from config_manager.k8s.api.conditions import set_condition
+from config_manager.k8s.hashing import data_hash
+from config_manager.k8s.logs import BodyRedactingFilter
+from config_manager.k8s.reconcile.status import status_patch
+from config_manager.k8s.spec.durations import format_duration, parse_duration
+from config_manager.k8s.spec.managedsecret import InvalidSpecError, StoreRef, parse_managed_secret
+from config_manager.k8s.stores.backoff import Backoff
+from config_manager.k8s.stores.isolation import (
+    IsolationError,
+    check_store_access,
+    cluster_store_admits,
+    credential_namespace,
+    selector_matches,
+)
+from config_manager.k8s.watch.cache import project
+from config_manager.k8s.watch.usage import referenced_secrets
+from config_manager.k8s.write.template import render, render_all
+from config_manager.k8s.write.values import ValueShapeError, extract_property, spread, to_bytes
 
 # -- durations -----------------------------------------------------------------------------------------
 
@@ -263,7 +270,8 @@ def test_kopf_body_logs_are_redacted(message: str) -> None:
 
 
 def test_env_style_source_strips_prefix_nests_and_lowercases() -> None:
-    from config_manager.k8s.reconcile.configbundle import _env_tree, _leaf_paths
+    from config_manager.k8s.reconcile.sources import env_tree as _env_tree
+    from config_manager.k8s.reconcile.sources import leaf_paths as _leaf_paths
 
     tree = _env_tree({"APP_DB__HOST": "h", "APP_DB__PASSWORD": "p", "APP_DEBUG": "1", "OTHER": "x"}, "APP_", "__")
     assert tree == {"db": {"host": "h", "password": "p"}, "debug": "1"}

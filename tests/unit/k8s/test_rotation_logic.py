@@ -16,9 +16,9 @@ import pytest
 from config_manager.errors import ConfigurationError
 from config_manager.k8s.rotation import plan, restarts
 from config_manager.k8s.rotation.notify import SIGNATURE_HEADER, send, sign
+from config_manager.k8s.spec.managedsecret import InvalidSpecError, parse_managed_secret
 from config_manager.k8s.spec.rotation import parse_rotation, sync_spec
 from config_manager.k8s.watch.triggers import due_delay
-from config_manager.k8s.spec.managedsecret import InvalidSpecError, parse_managed_secret
 from config_manager.secrets.generators import generator_from_spec
 from config_manager.secrets.rotation import Cadence, RotationSchedule
 
@@ -268,9 +268,9 @@ def bundle(rotation: dict[str, Any], secrets: list[dict[str, Any]], store: str |
 
 
 def test_bundle_subject_rotates_spec_secrets_paths_and_changes_the_one_document_key() -> None:
-    from config_manager.k8s.spec.rotation import bundle_previous_items
     from config_manager.k8s.rotation.subjects import config_bundle_subject
     from config_manager.k8s.spec.managedsecret import RemoteRef, StoreRef
+    from config_manager.k8s.spec.rotation import bundle_previous_items
 
     spec = bundle({"keepPrevious": True, "generators": {"api.token": {"type": "token", "length": 40}}},
                   [{"path": "db.password", "remoteRef": {"key": "db/pw"}},

@@ -23,21 +23,9 @@ from urllib.parse import quote, urlencode
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
-from ..metrics import API_REQUESTS  # noqa: F401 - re-exported: older imports name it here
 
-# (group, version, plural) of the resources we touch, keyed by a short name.
-RESOURCES: dict[str, tuple[str, str, str]] = {
-    "secrets": ("", "v1", "secrets"),
-    "configmaps": ("", "v1", "configmaps"),
-    "events": ("", "v1", "events"),
-    "namespaces": ("", "v1", "namespaces"),
-    "serviceaccounts": ("", "v1", "serviceaccounts"),
-    "managedsecrets": ("configmanager.io", "v1alpha1", "managedsecrets"),
-    "configbundles": ("configmanager.io", "v1alpha1", "configbundles"),
-    "secretstores": ("configmanager.io", "v1alpha1", "secretstores"),
-    "clustersecretstores": ("configmanager.io", "v1alpha1", "clustersecretstores"),
-    "leases": ("coordination.k8s.io", "v1", "leases"),
-}
+from ..metrics import API_REQUESTS
+from .resources import RESOURCES
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",

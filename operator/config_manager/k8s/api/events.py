@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .client import ApiError, KubeApi
+from .conditions import now_iso
 from .resources import COMPONENT
-from ..reconcile.status import now_iso
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Names shared by every part of the operator: API group, resources, labels, annotations, field manager.
 
-Kept in one module so that the CRDs, the writers and the tests agree on spelling.
+The only place these are spelled, so that the CRDs, the writers, the watches and the tests agree: other
+modules name a resource by the constants below (``SECRETS``, ``MANAGED_SECRET``, ...), never by a literal.
 """
 
 from __future__ import annotations
@@ -22,6 +23,37 @@ KIND_BY_PLURAL: Final = {
     SECRET_STORE: "SecretStore",
     CLUSTER_SECRET_STORE: "ClusterSecretStore",
 }
+PLURAL_BY_KIND: Final = {kind: plural for plural, kind in KIND_BY_PLURAL.items()}
+STORE_KINDS: Final = ("SecretStore", "ClusterSecretStore")
+SYNCED_KINDS: Final = ("ManagedSecret", "ConfigBundle")
+
+# Core and other API resources the operator reads or writes.
+SECRETS: Final = "secrets"
+CONFIGMAPS: Final = "configmaps"
+EVENTS: Final = "events"
+NAMESPACES: Final = "namespaces"
+SERVICE_ACCOUNTS: Final = "serviceaccounts"
+LEASES: Final = "leases"
+PODS: Final = "pods"
+WORKLOAD_PLURALS: Final = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+
+#: (group, version, plural) of every resource the operator's client may request, keyed by plural.
+RESOURCES: Final[dict[str, tuple[str, str, str]]] = {
+    SECRETS: ("", "v1", SECRETS),
+    CONFIGMAPS: ("", "v1", CONFIGMAPS),
+    EVENTS: ("", "v1", EVENTS),
+    NAMESPACES: ("", "v1", NAMESPACES),
+    SERVICE_ACCOUNTS: ("", "v1", SERVICE_ACCOUNTS),
+    PODS: ("", "v1", PODS),
+    **{plural: (GROUP, VERSION, plural) for plural in KIND_BY_PLURAL},
+    LEASES: ("coordination.k8s.io", "v1", LEASES),
+    **{plural: ("apps", "v1", plural) for plural in WORKLOAD_PLURALS.values()},
+}
+
+
+def data_plural(kind: str) -> str:
+    """The resource of a Secret or a ConfigMap, the two kinds the operator writes data into."""
+    return SECRETS if kind == "Secret" else CONFIGMAPS
 
 FIELD_MANAGER: Final = "config-manager"
 COMPONENT: Final = "config-manager"

@@ -13,22 +13,37 @@ from typing import Any
 
 from ...errors import SecretsError
 from .. import metrics
+from ..api.conditions import get_condition, now_iso, set_condition
 from ..context import Context
 from ..spec.durations import parse_duration
+from ..stores.bindings import PROVIDER_TYPES
+from ..stores.credentials import StoreNotReadyError
 from ..stores.isolation import IsolationError
-from ..spec.managedsecret import StoreRef
-from .status import get_condition, now_iso, set_condition, status_patch
-from ..stores.resolve import StoreNotReadyError, build_provider, resolve_store
+from ..stores.resolve import resolve_own
+from .base import Ready
+from .status import write_status
 
 log = logging.getLogger(__name__)
 
 
+def _validate(ctx: Context, kind: str, namespace: str, name: str, provider_type: str) -> Ready:
+    """Build the store's provider and ask its backend; the Ready verdict."""
+    try:
+        store = resolve_own(kind, namespace, name, ctx.cache)
+        provider = ctx.provider(store)
+        with metrics.provider_call(provider.provider_type, "validate"):
+            provider.validate()
+        ctx.providers.backoff.success(store.key)
+        return ("True", "Valid", f"{provider_type} store validated")
+    except (StoreNotReadyError, IsolationError) as exc:
+        return ("False", "InvalidConfig", str(exc))
+    except SecretsError as exc:
+        return ("False", "ValidationFailed", str(exc))
+
+
 def reconcile(ctx: Context, kind: str, namespace: str, name: str) -> float | None:
     """Validate one store; returns the delay of the next validation."""
-    if kind == "SecretStore":
-        body = ctx.cache.stores.get((namespace, name))
-    else:
-        body = ctx.cache.cluster_stores.get(name)
+    body = ctx.cache.stores.get((namespace, name)) if kind == "SecretStore" else ctx.cache.cluster_stores.get(name)
     if body is None:
         return None
     status: Mapping[str, Any] = body.get("status") or {}
@@ -37,23 +52,8 @@ def reconcile(ctx: Context, kind: str, namespace: str, name: str) -> float | Non
         interval = parse_duration(str(spec.get("refreshInterval", "10m")), "spec.refreshInterval")
     except Exception:  # noqa: BLE001 - the CRD refuses bad durations; be lenient with old objects
         interval = 600.0
-    provider_type = next((k for k in ("local", "vault", "azure") if k in (spec.get("provider") or {})), "")
-    ready: tuple[str, str, str]
-    try:
-        if kind == "ClusterSecretStore":
-            # validated in the context of no namespace: only the store's own references matter here
-            store = _resolve_cluster(ctx, name)
-        else:
-            store = resolve_store(StoreRef(name=name, kind=kind), namespace, ctx.cache)
-        provider = ctx.providers.provider(store.key, store.fingerprint(ctx.cache), lambda: build_provider(store, ctx.api))
-        with metrics.provider_call(provider.provider_type, "validate"):
-            provider.validate()
-        ready = ("True", "Valid", f"{provider_type} store validated")
-        ctx.providers.backoff.success(store.key)
-    except (StoreNotReadyError, IsolationError) as exc:
-        ready = ("False", "InvalidConfig", str(exc))
-    except SecretsError as exc:
-        ready = ("False", "ValidationFailed", str(exc))
+    provider_type = next((t for t in PROVIDER_TYPES if t in (spec.get("provider") or {})), "")
+    ready = _validate(ctx, kind, namespace, name, provider_type)
     metrics.record_sync(kind, ready)
     now = now_iso()
     generation = (body.get("metadata") or {}).get("generation")
@@ -62,14 +62,7 @@ def reconcile(ctx: Context, kind: str, namespace: str, name: str) -> float | Non
                                           reason=ready[1], message=ready[2], generation=generation, now=now)
     desired["observedGeneration"] = generation
     desired["provider"] = provider_type
-    changed = status_patch(status, desired)
-    if changed is not None:
-        changed["lastValidated"] = now
-        plural = "secretstores" if kind == "SecretStore" else "clustersecretstores"
-        try:
-            ctx.api.patch(plural, namespace or None, name, {"status": changed}, subresource="status")
-        except Exception as exc:  # noqa: BLE001
-            log.warning("status of %s %s not written: %s", kind, name, exc)
+    if write_status(ctx, kind, body, desired, on_write={"lastValidated": now}):
         previous = get_condition(status, "Ready")
         if previous is None or previous.get("status") != ready[0] or previous.get("reason") != ready[1]:
             ctx.events.record(body, "Normal" if ready[0] == "True" else "Warning",
@@ -77,19 +70,3 @@ def reconcile(ctx: Context, kind: str, namespace: str, name: str) -> float | Non
     if ready[0] != "True":
         return min(max(interval, 30.0), 120.0)
     return interval if interval > 0 else None
-
-
-def _resolve_cluster(ctx: Context, name: str) -> Any:
-    from ..stores.resolve import ResolvedStore  # noqa: PLC0415
-
-    body = ctx.cache.cluster_stores.get(name)
-    if body is None:
-        raise StoreNotReadyError(f"ClusterSecretStore {name!r} not found")
-    provider = (body.get("spec") or {}).get("provider") or {}
-    kinds = [k for k in ("local", "vault", "azure") if k in provider]
-    if len(kinds) != 1:
-        raise StoreNotReadyError("spec.provider must set exactly one of local, vault, azure")
-    return ResolvedStore(kind="ClusterSecretStore", name=name, namespace=None, provider_type=kinds[0],
-                         provider_spec=provider[kinds[0]] or {},
-                         resource_version=str((body.get("metadata") or {}).get("resourceVersion") or ""))
-

@@ -1,75 +1,39 @@
-"""Status building and diffing: write status only when something a reader cares about changed.
+"""The only status writer, and its diffing: write status only when something a reader cares about changed.
 
 External Secrets writes status on every refresh (one write per object per interval). Here a refresh that
 changes nothing writes nothing: the new status is compared with the stored one with the "volatile"
 fields (timestamps, counters) ignored, and those are only flushed along with a real change or when the
-statistics are older than a flush period. Condition ``lastTransitionTime`` only moves when the
-condition's status does.
+statistics are older than a flush period (``--stats-flush``). Condition ``lastTransitionTime`` only
+moves when the condition's status does (``api.conditions``).
+
+Statistics are spelled one way for both kinds — the counters of ``context.ObjectStats.counters`` — under
+the field each CRD names (``STATS_FIELD``: a ManagedSecret's ``access``, a ConfigBundle's ``stats``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+import logging
+from collections.abc import Mapping
 from typing import Any
 
-#: Top-level status fields that change on every sync and alone never justify a write.
-VOLATILE_FIELDS = frozenset({"refreshTime", "access"})
-#: Fields inside ``access`` that are not volatile: a change in them is worth a write.
-STABLE_ACCESS_FIELDS = ("usedBy", "usedByCount", "consecutiveFailures")
+from ..api.resources import PLURAL_BY_KIND, SYNCED_KINDS
+from ..context import Context, ObjectStats
 
+log = logging.getLogger(__name__)
 
-def now_iso(now: datetime | None = None) -> str:
-    """RFC 3339 UTC timestamp with second precision, as Kubernetes writes them."""
-    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def set_condition(
-    conditions: Iterable[Mapping[str, Any]],
-    *,
-    type_: str,
-    status: str,
-    reason: str,
-    message: str,
-    generation: int | None,
-    now: str,
-) -> list[dict[str, Any]]:
-    """Conditions with ``type_`` replaced; lastTransitionTime kept unless ``status`` changed."""
-    result: list[dict[str, Any]] = []
-    previous: Mapping[str, Any] | None = None
-    for cond in conditions:
-        if cond.get("type") == type_:
-            previous = cond
-        else:
-            result.append(dict(cond))
-    transition = now
-    if previous is not None and previous.get("status") == status and previous.get("lastTransitionTime"):
-        transition = str(previous["lastTransitionTime"])
-    new: dict[str, Any] = {
-        "type": type_,
-        "status": status,
-        "reason": reason,
-        "message": message[:1024],
-        "lastTransitionTime": transition,
-    }
-    if generation is not None:
-        new["observedGeneration"] = generation
-    result.append(new)
-    return sorted(result, key=lambda c: str(c.get("type")))
-
-
-def get_condition(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
-    """The condition of ``type_`` in ``status``, if any."""
-    for cond in (status or {}).get("conditions") or []:
-        if cond.get("type") == type_:
-            return cond  # type: ignore[no-any-return]
-    return None
+#: Where each kind keeps its statistics in status (the field names of the CRDs).
+STATS_FIELD = {"ManagedSecret": "access", "ConfigBundle": "stats"}
+#: Counters inside a statistics field that change on every read and alone never justify a write.
+VOLATILE_COUNTERS = frozenset({"providerReads", "lastRead", "nextRetry"})
+#: Top-level status fields that change on every sync (whole, or their counters) and alone never justify a write.
+VOLATILE_FIELDS = frozenset({"refreshTime", *STATS_FIELD.values()})
 
 
 def _stable_view(status: Mapping[str, Any]) -> dict[str, Any]:
     view = {k: v for k, v in status.items() if k not in VOLATILE_FIELDS}
-    access = status.get("access") or {}
-    view["access"] = {k: access.get(k) for k in STABLE_ACCESS_FIELDS if access.get(k) is not None}
+    for name in STATS_FIELD.values():
+        stats = status.get(name) or {}
+        view[name] = {k: v for k, v in stats.items() if k not in VOLATILE_COUNTERS and v is not None}
     if "conditions" in view:
         view["conditions"] = sorted(
             (dict(c) for c in view["conditions"] or []), key=lambda c: str(c.get("type"))
@@ -82,8 +46,8 @@ def status_changed(current: Mapping[str, Any] | None, desired: Mapping[str, Any]
     cur = _stable_view(current or {})
     des = _stable_view(desired)
     for key, value in des.items():
-        if key == "access":
-            if value and value != cur.get("access"):
+        if key in STATS_FIELD.values():
+            if value and value != cur.get(key):
                 return True
             continue
         if cur.get(key) != value:
@@ -116,3 +80,38 @@ def _merge_value(current: Any, desired: Any) -> Any:
         out.update({k: None for k in current if k not in desired})
         return out
     return desired
+
+
+def patch_status(ctx: Context, kind: str, body: Mapping[str, Any], patch: Mapping[str, Any]) -> Mapping[str, Any]:
+    """PATCH ``patch`` into the status of ``body`` (raises ApiError); returns the new status."""
+    meta = body["metadata"]
+    plural = PLURAL_BY_KIND[kind]
+    updated = ctx.api.patch(plural, meta.get("namespace") or None, meta["name"], {"status": dict(patch)},
+                            subresource="status")
+    if kind in SYNCED_KINDS:
+        ctx.cache.update_body(plural, updated)
+    return updated.get("status") or {}
+
+
+def write_status(ctx: Context, kind: str, body: Mapping[str, Any], desired: Mapping[str, Any], *,
+                 stats: ObjectStats | None = None, force_write: bool = False,
+                 on_write: Mapping[str, Any] | None = None) -> bool:
+    """Write ``desired`` when it differs from the stored status (statistics: when due); best effort.
+
+    ``force_write``: the pass wrote an output, so the statistics go along. ``on_write``: fields added to a
+    write that happens anyway (never a reason to write). Returns whether a write was needed."""
+    current = body.get("status") or {}
+    flush = force_write or (stats is not None and stats.flush_due(ctx.config.stats_flush, ctx.clock()))
+    patch = status_patch(current, desired, flush_volatile=flush)
+    if patch is None:
+        return False
+    for key, value in (on_write or {}).items():
+        patch.setdefault(key, value)
+    meta = body["metadata"]
+    try:
+        patch_status(ctx, kind, body, patch)
+        if stats is not None:
+            stats.flushed(ctx.clock())
+    except Exception as exc:  # noqa: BLE001 - status is best effort; the next pass retries
+        log.warning("status of %s %s/%s not written: %s", kind, meta.get("namespace") or "", meta["name"], exc)
+    return True

@@ -24,27 +24,30 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from ...errors import SecretNotFoundError, SecretsError
 from ...providers import SecretProvider, SecretValue
-from ..context import Context
-from ..stores.isolation import IsolationError
+from .. import metrics
 from ..api.resources import ANN_ROTATE
+from ..context import Context
 from ..logs import REDACTOR
 from ..spec.managedsecret import ManagedSecretSpec, RemoteRef
-from ..stores.resolve import StoreNotReadyError, build_provider, resolve_store
+from ..spec.rotation import RotatedKey, RotationSpec, sync_spec
+from ..stores.credentials import StoreNotReadyError
+from ..stores.isolation import IsolationError
+from ..stores.resolve import resolve_store
 from ..write.writer import Desired, WriteOutcome, WriteResult
-from .. import metrics
 from . import notify, plan, restarts
 from .faults import crash_point
-from ..spec.rotation import RotatedKey, RotationSpec, sync_spec
 from .subjects import Subject, config_bundle_subject, managed_secret_subject, rotation_raw
 
 log = logging.getLogger(__name__)
+
+PatchStatus = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 @dataclass
@@ -144,42 +147,37 @@ def _bootstrap_previous(ctx: Context, store_key: str, provider: SecretProvider, 
     return wrote
 
 
-def _patch_status(ctx: Context, subject: Subject, body: Mapping[str, Any], rotation_patch: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = body["metadata"]
-    updated = ctx.api.patch(subject.plural, meta["namespace"], meta["name"], {"status": {"rotation": rotation_patch}},
-                            subresource="status")
-    ctx.cache.update_body(subject.plural, updated)
-    return updated.get("status") or {}
-
-
 def _scale(ctx: Context) -> float:
     return float(getattr(ctx.config, "rotation_interval_scale", 1.0))
 
 
-def before_sync(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, status: Mapping[str, Any]) -> RotationPass | None:
+def before_sync(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, status: Mapping[str, Any],
+                patch_status: PatchStatus) -> RotationPass | None:
     """Steps 1-3 for a ManagedSecret (see the module docstring). None when it has no ``spec.rotation``."""
     raw = rotation_raw(body)
     if raw is None:
         return None
     subject = managed_secret_subject(raw, spec, interval_scale=_scale(ctx))
-    rp = begin(ctx, body, subject, status)
+    rp = begin(ctx, body, subject, status, patch_status)
     rp.spec = sync_spec(spec, subject.rotation)
     return rp
 
 
-def before_sync_bundle(ctx: Context, body: Mapping[str, Any], status: Mapping[str, Any], *, secret_name: str,
-                       secret_key: str) -> RotationPass | None:
+def before_sync_bundle(ctx: Context, body: Mapping[str, Any], status: Mapping[str, Any], patch_status: PatchStatus, *,
+                       secret_name: str, secret_key: str) -> RotationPass | None:
     """Steps 1-3 for a ConfigBundle. None without ``spec.rotation``; raises InvalidSpecError naming the field."""
     raw = rotation_raw(body)
     if raw is None:
         return None
     subject = config_bundle_subject(raw, body.get("spec") or {}, secret_name=secret_name, secret_key=secret_key,
                                     interval_scale=_scale(ctx))
-    return begin(ctx, body, subject, status)
+    return begin(ctx, body, subject, status, patch_status)
 
 
-def begin(ctx: Context, body: Mapping[str, Any], subject: Subject, status: Mapping[str, Any]) -> RotationPass:
-    """Steps 1-3 (see the module docstring) for any kind."""
+def begin(ctx: Context, body: Mapping[str, Any], subject: Subject, status: Mapping[str, Any],
+          patch_status: PatchStatus) -> RotationPass:
+    """Steps 1-3 (see the module docstring) for any kind. ``patch_status`` records the intent (the
+    reconciler's status writer: PATCHes the status subresource, returns the new status, raises on failure)."""
     rotation = subject.rotation
     now = _now()
     rot_status: dict[str, Any] = dict(status.get("rotation") or {})
@@ -193,7 +191,7 @@ def begin(ctx: Context, body: Mapping[str, Any], subject: Subject, status: Mappi
     namespace = meta["namespace"]
     try:
         store = resolve_store(subject.store, namespace, ctx.cache)
-        provider = ctx.providers.provider(store.key, store.fingerprint(ctx.cache), lambda: build_provider(store, ctx.api))
+        provider = ctx.provider(store)
     except (StoreNotReadyError, IsolationError, SecretsError):
         return rp  # the sync reports the store problem; nothing is rotated meanwhile
     pending = rot_status.get("pending")
@@ -214,7 +212,7 @@ def begin(ctx: Context, body: Mapping[str, Any], subject: Subject, status: Mappi
             paths = {path: plan.path_state(rid, exists=cur is not None, version=cur.version if cur else None,
                                            value=cur.value if cur else None) for path, cur in currents.items()}
             pending = plan.new_intent(rid, trigger, annotation=annotation, keys=rotation.key_names, paths=paths, now=now)
-            rp.status = _patch_status(ctx, subject, body, {"pending": pending, "lastError": None})
+            rp.status = patch_status({"rotation": {"pending": pending, "lastError": None}})
             rot_status["pending"] = pending
             rot_status.pop("lastError", None)
             log.info("%s %s/%s: rotation %s (%s) of %s recorded", subject.kind, namespace, meta["name"], rid, trigger,

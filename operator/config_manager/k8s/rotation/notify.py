@@ -9,7 +9,6 @@ Delivery is best effort (one attempt, 5 s timeout); a failure becomes a Warning 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -20,6 +19,7 @@ from typing import Any
 
 from ..api.client import KubeApi
 from ..spec.rotation import RotationSpec, SecretKeyRef
+from ..stores.credentials import StoreNotReadyError, read_key
 
 SIGNATURE_HEADER = "X-ConfigManager-Signature"
 
@@ -29,10 +29,10 @@ class NotifyError(Exception):
 
 
 def _secret_key(api: KubeApi, namespace: str, ref: SecretKeyRef, field: str) -> bytes:
-    body = api.get("secrets", namespace, ref.name)
-    if body is None or ref.key not in (body.get("data") or {}):
-        raise NotifyError(f"{field}: Secret {ref.name!r} key {ref.key!r} not found")
-    return base64.b64decode(body["data"][ref.key])
+    try:
+        return read_key(api, "Secret", namespace, ref.name, ref.key, field)
+    except StoreNotReadyError:
+        raise NotifyError(f"{field}: Secret {ref.name!r} key {ref.key!r} not found") from None
 
 
 def sign(key: bytes, body: bytes) -> str:
@@ -53,7 +53,7 @@ def send(api: KubeApi, namespace: str, spec: RotationSpec, payload: Mapping[str,
     headers = {"Content-Type": "application/json", "User-Agent": "config-manager"}
     if spec.notify_hmac_ref is not None:
         headers[SIGNATURE_HEADER] = sign(_secret_key(api, namespace, spec.notify_hmac_ref, "spec.rotation.notify.hmacSecretRef"), body)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) checked above
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked above
             return int(response.status)

@@ -24,16 +24,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..api.client import RESOURCES, ApiError, KubeApi
+from ..api.client import ApiError, KubeApi
+from ..api.resources import WORKLOAD_PLURALS as PLURALS
 from ..watch.usage import pod_spec_of, referenced_secrets
 
 log = logging.getLogger(__name__)
 
 ANN_PREFIX = "checksum.configmanager.io/"
-PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
-# The operator's API client learns the workload resources here (the rest of the operator never writes them).
-for _kind, _plural in PLURALS.items():
-    RESOURCES.setdefault(_plural, ("apps", "v1", _plural))
 
 
 def annotation_key(secret_name: str) -> str:

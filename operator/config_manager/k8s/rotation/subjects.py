@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec.managedsecret import InvalidSpecError, ManagedSecretSpec, RemoteRef, StoreRef, parse_remote_ref, parse_store_ref
+from ..spec.managedsecret import (
+    InvalidSpecError,
+    ManagedSecretSpec,
+    RemoteRef,
+    StoreRef,
+    parse_remote_ref,
+    parse_store_ref,
+)
 from ..spec.rotation import RotationSpec, parse_rotation, parse_rotation_refs
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import ConfigurationError
-from .durations import parse_duration
 from ..api.resources import FORBIDDEN_SECRET_TYPES
+from .durations import parse_duration
 
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")

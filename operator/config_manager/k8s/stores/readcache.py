@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from ...errors import ConfigurationError, ProviderUnavailableError, SecretNotFoundError, SecretsError
 from ...providers import SecretProvider, SecretValue
 from .. import metrics
-from .backoff import Backoff
 from ..spec.managedsecret import RemoteRef
+from .backoff import Backoff
 
 
 @dataclass

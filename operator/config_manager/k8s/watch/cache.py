@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..hashing import data_hash
 from ..api.resources import ANN_DATA_HASH, ANN_MANAGED_KEYS, ANN_OWNER, GROUP
+from ..hashing import data_hash
 
 ObjKey = tuple[str, str]  # (namespace, name)
 

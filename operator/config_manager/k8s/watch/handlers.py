@@ -2,308 +2,196 @@
 
 Every resource has an ``index`` handler (so kopf lists them all before any ``event`` handler runs — the
 cache is complete before the first reconcile is scheduled) and an ``event`` handler that decides what to
-enqueue. No create/update/delete/timer/daemon handlers: kopf therefore never PATCHes our objects and adds
-no finalizer.
+enqueue (the decisions are the pure functions of ``triggers``). No create/update/delete/timer/daemon
+handlers: kopf therefore never PATCHes our objects and adds no finalizer.
+
+The handlers are registered on the registry of one ``app.Operator`` by ``register``, as closures over its
+``Watched`` state: there is no module-level state, so two operators in one process do not share a cache.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
-from ..reconcile import configbundle, managedsecret, secretstore
+from ..api.resources import (
+    CLUSTER_SECRET_STORE,
+    CONFIG_BUNDLE,
+    CONFIGMAPS,
+    GROUP,
+    MANAGED_SECRET,
+    NAMESPACES,
+    PODS,
+    SECRET_STORE,
+    SECRETS,
+    STORE_KINDS,
+    SYNCED_KINDS,
+    VERSION,
+    WORKLOAD_PLURALS,
+)
 from ..context import Context
-from ..spec.durations import parse_duration
-from ..api.resources import ANN_FORCE_SYNC, GROUP, VERSION
-from ..reconcile.status import get_condition
+from ..spec.outputs import output_objects
+from ..stores.resolve import store_from_body, store_key
+from . import triggers
+from .triggers import Key, key_of
 from .usage import referenced_secrets
 from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str, str]  # (kind, namespace, name)
 
-
-class Runtime:
-    """The running operator's state, created by the startup handler."""
+@dataclass
+class Watched:
+    """What the watch handlers feed: the reconcile context (its cache), the work queue, the keys seen."""
 
     ctx: Context | None = None
     queue: WorkQueue | None = None
-    known: set[Key] = set()
+    known: set[Key] = field(default_factory=set)
+
+    def enqueue(self, key: Key, delay: float = 0.0, reason: str = "sync") -> None:
+        if self.queue is not None:
+            self.queue.add(key, delay, reason)
+
+    def dependents(self, store_kind: str, store_name: str, namespace: str | None) -> list[Key]:
+        assert self.ctx is not None
+        cache = self.ctx.cache
+        with cache.lock:
+            return triggers.dependents((("ManagedSecret", cache.managed_secrets), ("ConfigBundle", cache.bundles)),
+                                       store_kind, store_name, namespace)
 
 
-RT = Runtime()
-
-
-def dispatch(key: Key, reason: str) -> float | None:
-    """Run the reconcile for ``key`` (called on a worker thread)."""
-    assert RT.ctx is not None
-    kind, namespace, name = key
-    if kind == "ManagedSecret":
-        return managedsecret.reconcile(RT.ctx, namespace, name, reason=reason)
-    if kind == "ConfigBundle":
-        return configbundle.reconcile(RT.ctx, namespace, name, reason=reason)
-    if kind in ("SecretStore", "ClusterSecretStore"):
-        return secretstore.reconcile(RT.ctx, kind, namespace, name)
-    return None
-
-
-def _enqueue(key: Key, delay: float = 0.0, reason: str = "sync") -> None:
-    if RT.queue is not None:
-        RT.queue.add(key, delay, reason)
-
-
-def _key(kind: str, body: Mapping[str, Any]) -> Key:
-    meta = body.get("metadata") or {}
-    return (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-
-
-def _to_dict(obj: Any) -> Any:
+def to_dict(obj: Any) -> Any:
+    """A kopf body (mappings and lists of its own types) as plain dicts and lists."""
     if isinstance(obj, Mapping):
-        return {k: _to_dict(v) for k, v in obj.items()}
+        return {k: to_dict(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_to_dict(v) for v in obj]
+        return [to_dict(v) for v in obj]
     return obj
 
 
-def _cached(body: Mapping[str, Any]) -> dict[str, Any]:
+def cached(body: Mapping[str, Any]) -> dict[str, Any]:
     """The body as the cache keeps it: a plain dict without ``metadata.managedFields`` (never read here;
     about 10 KB of Python objects per ManagedSecret, most of the cache's memory)."""
-    out: dict[str, Any] = _to_dict(body)
+    out: dict[str, Any] = to_dict(body)
     (out.get("metadata") or {}).pop("managedFields", None)
     return out
 
 
 # -- our objects --------------------------------------------------------------------------------------
 
-def _first_delay(body: Mapping[str, Any], default_refresh: str) -> float:
-    """When to look at an object first seen by this process (start-up or creation)."""
-    assert RT.ctx is not None
-    spread = random.uniform(0.0, RT.ctx.config.startup_spread)
-    meta = body.get("metadata") or {}
-    status = body.get("status") or {}
-    ready = get_condition(status, "Ready")
-    force = (meta.get("annotations") or {}).get(ANN_FORCE_SYNC)
-    if (meta.get("generation") != status.get("observedGeneration") or ready is None or ready.get("status") != "True"
-            or (force is not None and force != status.get("forceSync"))):
-        return 0.0 if status == {} else spread
-    try:
-        interval = parse_duration(str((body.get("spec") or {}).get("refreshInterval", default_refresh)))
-        refreshed = datetime.strptime(str(status.get("refreshTime")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except (ValueError, TypeError):
-        return spread
-    if not _outputs_intact(body):
-        return spread  # deleted or edited while we were away
-    if interval <= 0:
-        return spread  # check the target once after start (drift while we were away)
-    age = (datetime.now(timezone.utc) - refreshed).total_seconds()
-    if age >= interval:
-        return spread
-    return (interval - age) * (1.0 + random.uniform(0.0, RT.ctx.config.refresh_jitter))
-
-
-def _outputs_intact(body: Mapping[str, Any]) -> bool:
+def _outputs_intact(w: Watched, body: Mapping[str, Any]) -> bool:
     """True when the objects this ManagedSecret/ConfigBundle writes exist and hold what we wrote (cache only)."""
-    assert RT.ctx is not None
-    meta = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    ns, name = str(meta.get("namespace")), str(meta.get("name"))
-    if body.get("kind") == "ConfigBundle":
-        output = spec.get("output") or {}
-        outputs = []
-        if (output.get("configMap") or {}).get("enabled", True):
-            outputs.append(("ConfigMap", (output.get("configMap") or {}).get("name") or name))
-        if (output.get("secret") or {}).get("enabled", True):
-            outputs.append(("Secret", (output.get("secret") or {}).get("name") or f"{name}-secret"))
-    else:
-        outputs = [("Secret", (spec.get("target") or {}).get("name") or name)]
-    for kind, obj_name in outputs:
-        info = RT.ctx.cache.get_object(kind, ns, str(obj_name))
+    assert w.ctx is not None
+    ns = str((body.get("metadata") or {}).get("namespace"))
+    for kind, name in output_objects(body):
+        info = w.ctx.cache.get_object(kind, ns, name)
         if info is None or info.drifted():
             return False
     return True
 
 
-def _own_object_event(kind: str, table: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
-    assert RT.ctx is not None
-    key = _key(kind, body)
-    cache = RT.ctx.cache
-    store = getattr(cache, table)
+def _own_object_event(w: Watched, kind: str, table_name: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    assert w.ctx is not None
+    key = key_of(kind, body)
+    cache = w.ctx.cache
+    table = getattr(cache, table_name)
     if event.get("type") == "DELETED":
         with cache.lock:
-            store.pop(key[1:], None)
+            table.pop(key[1:], None)
         cache.set_watches(key, [])
-        RT.known.discard(key)
-        RT.ctx.forget(*key)
-        if RT.queue is not None:
-            RT.queue.forget(key)
+        w.known.discard(key)
+        w.ctx.forget(*key)
+        if w.queue is not None:
+            w.queue.forget(key)
         return
-    new = _cached(body)
+    new = cached(body)
     with cache.lock:
-        old = store.get(key[1:])
-        store[key[1:]] = new
-    if key not in RT.known:
-        RT.known.add(key)
-        _enqueue(key, _first_delay(new, "1h"))
+        old = table.get(key[1:])
+        table[key[1:]] = new
+    if key not in w.known:
+        w.known.add(key)
+        config = w.ctx.config
+        w.enqueue(key, triggers.first_delay(new, default_refresh="1h", spread=config.startup_spread,
+                                            jitter=config.refresh_jitter, outputs_intact=lambda: _outputs_intact(w, new)))
         return
     if (new.get("metadata") or {}).get("deletionTimestamp"):
         return
-    old_meta = (old or {}).get("metadata") or {}
-    new_meta = new.get("metadata") or {}
-    if old_meta.get("generation") != new_meta.get("generation") or old_meta.get("uid") != new_meta.get("uid"):
-        _enqueue(key, 0.0)
-    elif (old_meta.get("annotations") or {}).get(ANN_FORCE_SYNC) != (new_meta.get("annotations") or {}).get(ANN_FORCE_SYNC):
-        _enqueue(key, 0.0)
+    if triggers.spec_changed(old, new):
+        w.enqueue(key, 0.0)
 
 
-@kopf.index(GROUP, VERSION, "managedsecrets")
-def ms_index(body: kopf.Body, **_: Any) -> None:
-    if RT.ctx is not None:
-        key = _key("ManagedSecret", body)
-        with RT.ctx.cache.lock:
-            RT.ctx.cache.managed_secrets.setdefault(key[1:], _cached(body))
-
-
-@kopf.on.event(GROUP, VERSION, "managedsecrets")
-def ms_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _own_object_event("ManagedSecret", "managed_secrets", event, body)
-
-
-@kopf.index(GROUP, VERSION, "configbundles")
-def cb_index(body: kopf.Body, **_: Any) -> None:
-    if RT.ctx is not None:
-        key = _key("ConfigBundle", body)
-        with RT.ctx.cache.lock:
-            RT.ctx.cache.bundles.setdefault(key[1:], _cached(body))
-
-
-@kopf.on.event(GROUP, VERSION, "configbundles")
-def cb_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _own_object_event("ConfigBundle", "bundles", event, body)
+def _rotation_event(w: Watched, kind: str, plural: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    """An immediate pass for a new rotate annotation; on first sight, a pass when a rotation is due."""
+    if w.queue is None or event.get("type") == "DELETED":
+        return
+    data: dict[str, Any] = to_dict(body)
+    if w.ctx is not None:
+        w.ctx.cache.update_body(plural, data)  # so the pass sees this event's annotation
+    delay = triggers.rotation_wake(event.get("type"), data)
+    if delay is not None:
+        w.enqueue(key_of(kind, data), delay, "rotate")
 
 
 # -- stores -------------------------------------------------------------------------------------------
 
-def _dependents(store_kind: str, store_name: str, namespace: str | None) -> list[Key]:
-    assert RT.ctx is not None
-    cache = RT.ctx.cache
-    found: list[Key] = []
-    with cache.lock:
-        tables = (("ManagedSecret", cache.managed_secrets), ("ConfigBundle", cache.bundles))
-        for kind, table in tables:
-            for (ns, name), body in table.items():
-                if namespace is not None and ns != namespace:
-                    continue
-                spec = body.get("spec") or {}
-                refs = [spec.get("storeRef") or {}] + [s.get("storeRef") or {} for s in spec.get("secrets") or []]
-                if any(r.get("name") == store_name and (r.get("kind") or "SecretStore") == store_kind for r in refs):
-                    found.append((kind, ns, name))
-    return found
-
-
-def _store_event(kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
-    assert RT.ctx is not None
-    meta = body.get("metadata") or {}
-    namespace = str(meta.get("namespace") or "")
-    name = str(meta.get("name") or "")
-    key: Key = (kind, namespace, name)
-    cache = RT.ctx.cache
+def _store_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    assert w.ctx is not None
+    key = key_of(kind, body)
+    _, namespace, name = key
+    cache = w.ctx.cache
     table: Any = cache.stores if kind == "SecretStore" else cache.cluster_stores
     table_key: Any = (namespace, name) if kind == "SecretStore" else name
-    store_key = f"{kind}/{namespace}/{name}"
     if event.get("type") == "DELETED":
         with cache.lock:
             table.pop(table_key, None)
-        RT.known.discard(key)
+        w.known.discard(key)
         cache.set_watches(key, [])
-        RT.ctx.providers.forget_store(store_key)
-        for dep in _dependents(kind, name, namespace or None):
-            _enqueue(dep, 0.0)
+        w.ctx.providers.forget_store(store_key(kind, namespace, name))
+        for dep in w.dependents(kind, name, namespace or None):
+            w.enqueue(dep, 0.0)
         return
-    new = _cached(body)
+    new = cached(body)
     with cache.lock:
         old = table.get(table_key)
         table[table_key] = new
-    _watch_store_objects(kind, namespace, name, new)
-    first = key not in RT.known
-    RT.known.add(key)
+    _watch_store_objects(w, key, new)
+    first = key not in w.known
+    w.known.add(key)
     old_gen = ((old or {}).get("metadata") or {}).get("generation")
-    old_ready = get_condition((old or {}).get("status"), "Ready")
-    new_ready = get_condition(new.get("status"), "Ready")
-    if first or old_gen != meta.get("generation"):
-        _enqueue(key, 0.0)
+    if first or old_gen != (new.get("metadata") or {}).get("generation"):
+        w.enqueue(key, 0.0)
         if not first:
-            RT.ctx.providers.forget_store(store_key)
-            for dep in _dependents(kind, name, namespace or None):
-                _enqueue(dep, 0.5)
-    elif (old_ready or {}).get("status") != (new_ready or {}).get("status") and (new_ready or {}).get("status") == "True":
-        for dep in _dependents(kind, name, namespace or None):
-            _enqueue(dep, 0.5)
+            w.ctx.providers.forget_store(store_key(kind, namespace, name))
+            for dep in w.dependents(kind, name, namespace or None):
+                w.enqueue(dep, 0.5)
+    elif triggers.ready_turned_true(old, new):
+        for dep in w.dependents(kind, name, namespace or None):
+            w.enqueue(dep, 0.5)
 
 
-def _watch_store_objects(kind: str, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> None:
     """A store re-validates (and its users re-sync) when its blob or credential objects change."""
-    from ..stores.resolve import ResolvedStore  # noqa: PLC0415
-
-    assert RT.ctx is not None
-    provider = (body.get("spec") or {}).get("provider") or {}
-    kinds = [k for k in ("local", "vault", "azure") if k in provider]
-    if len(kinds) != 1:
-        return
-    store = ResolvedStore(kind, name, namespace or None, kinds[0], provider[kinds[0]] or {}, "")
+    assert w.ctx is not None
+    kind, namespace, name = key
+    store = store_from_body(kind, name, namespace or None, body)
     try:
-        refs = store.credential_refs()
+        refs = store.credential_refs() if store is not None else []
     except Exception:  # noqa: BLE001 - an invalid reference is reported by the store's reconcile
         refs = []
-    RT.ctx.cache.set_watches((kind, namespace, name), [(ns, k, n) for _p, k, ns, n in refs])
-
-
-@kopf.index(GROUP, VERSION, "secretstores")
-def ss_index(body: kopf.Body, **_: Any) -> None:
-    if RT.ctx is not None:
-        meta = body.get("metadata") or {}
-        with RT.ctx.cache.lock:
-            RT.ctx.cache.stores.setdefault((str(meta.get("namespace")), str(meta.get("name"))), _cached(body))
-
-
-@kopf.on.event(GROUP, VERSION, "secretstores")
-def ss_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _store_event("SecretStore", event, body)
-
-
-@kopf.index(GROUP, VERSION, "clustersecretstores")
-def css_index(body: kopf.Body, **_: Any) -> None:
-    if RT.ctx is not None:
-        with RT.ctx.cache.lock:
-            RT.ctx.cache.cluster_stores.setdefault(body.get("metadata", {}).get("name"), _cached(body))
-
-
-@kopf.on.event(GROUP, VERSION, "clustersecretstores")
-def css_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _store_event("ClusterSecretStore", event, body)
+    w.ctx.cache.set_watches(key, [(ns, k, n) for _p, k, ns, n in refs])
 
 
 # -- namespaces -----------------------------------------------------------------------------------------
 
-@kopf.index("", "v1", "namespaces")
-def ns_index(body: kopf.Body, **_: Any) -> None:
-    if RT.ctx is not None:
-        meta = body.get("metadata") or {}
-        with RT.ctx.cache.lock:
-            RT.ctx.cache.namespaces.setdefault(str(meta.get("name")), dict(meta.get("labels") or {}))
-
-
-@kopf.on.event("", "v1", "namespaces")
-def ns_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    assert RT.ctx is not None
+def _namespace_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    assert w.ctx is not None
     meta = body.get("metadata") or {}
     name = str(meta.get("name"))
-    cache = RT.ctx.cache
+    cache = w.ctx.cache
     with cache.lock:
         old = cache.namespaces.get(name)
         if event.get("type") == "DELETED":
@@ -316,82 +204,114 @@ def ns_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
             users = [("ManagedSecret", ns, n) for (ns, n) in cache.managed_secrets if ns == name]
             users += [("ConfigBundle", ns, n) for (ns, n) in cache.bundles if ns == name]
         for key in users:
-            _enqueue(key, 1.0)
+            w.enqueue(key, 1.0)
 
 
 # -- Secrets and ConfigMaps -----------------------------------------------------------------------------
 
-def _object_index(body: kopf.Body) -> None:
-    if RT.ctx is not None:
-        RT.ctx.cache.put_object(body)
-
-
-def _object_event(kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
-    assert RT.ctx is not None
-    cache = RT.ctx.cache
+def _object_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    assert w.ctx is not None
+    cache = w.ctx.cache
     meta = body.get("metadata") or {}
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
     interested = cache.interested(namespace, kind, name)
     if event.get("type") == "DELETED":
         cache.drop_object(kind, namespace, name)
-        configbundle.forget_source(namespace, kind, name)
+        w.ctx.sources.forget(namespace, kind, name)
         for owner in interested:
-            _enqueue(owner, 0.0)
+            w.enqueue(owner, 0.0)
         return
     info = cache.put_object(body)
     if not interested or cache.is_own_write(info):
         return  # nobody cares, or the echo of our own write
     initial = event.get("type") is None  # kopf's initial listing: first sight of this object by this process
     for owner in interested:
-        if owner[0] in ("SecretStore", "ClusterSecretStore"):
+        if owner[0] in STORE_KINDS:
             if initial:
                 continue  # not a change; the store is validated on its own first sight anyway
-            _enqueue(owner, 0.5)
-            RT.ctx.providers.forget_store(f"{owner[0]}/{owner[1]}/{owner[2]}")
-            for dep in _dependents(owner[0], owner[2], owner[1] or None):
-                _enqueue(dep, 1.0)
+            w.enqueue(owner, 0.5)
+            w.ctx.providers.forget_store(store_key(*owner))
+            for dep in w.dependents(owner[0], owner[2], owner[1] or None):
+                w.enqueue(dep, 1.0)
         elif info.recorded_hash is None or info.drifted() or info.owner is None:
-            _enqueue(owner, 0.0)  # a source changed, a foreign object changed, or our data was edited
-
-
-@kopf.index("", "v1", "secrets")
-def secret_index(body: kopf.Body, **_: Any) -> None:
-    _object_index(body)
-
-
-@kopf.on.event("", "v1", "secrets")
-def secret_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _object_event("Secret", event, body)
-
-
-@kopf.index("", "v1", "configmaps")
-def configmap_index(body: kopf.Body, **_: Any) -> None:
-    _object_index(body)
-
-
-@kopf.on.event("", "v1", "configmaps")
-def configmap_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    _object_event("ConfigMap", event, body)
+            w.enqueue(owner, 0.0)  # a source changed, a foreign object changed, or our data was edited
 
 
 # -- workloads (registered only when tracking is on) -----------------------------------------------------
 
-def _workload_event(event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
-    assert RT.ctx is not None
+def _workload_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    assert w.ctx is not None
     meta = body.get("metadata") or {}
     namespace, name, kind = str(meta.get("namespace")), str(meta.get("name")), str(body.get("kind"))
     names = set() if event.get("type") == "DELETED" else referenced_secrets(body)
-    changed = RT.ctx.cache.set_workload(namespace, kind, name, names)
+    changed = w.ctx.cache.set_workload(namespace, kind, name, names)
     for secret in changed:
-        for owner in RT.ctx.cache.interested(namespace, "Secret", secret):
-            if owner[0] in ("ManagedSecret", "ConfigBundle"):
-                _enqueue(owner, 2.0, "usage")
+        for owner in w.ctx.cache.interested(namespace, "Secret", secret):
+            if owner[0] in SYNCED_KINDS:
+                w.enqueue(owner, 2.0, "usage")
 
 
-def register_workload_tracking() -> None:
-    """Watch Pods and workload controllers (only with ``track_workloads``)."""
-    for group, version, plural in (("", "v1", "pods"), ("apps", "v1", "deployments"),
-                                   ("apps", "v1", "statefulsets"), ("apps", "v1", "daemonsets")):
-        kopf.on.event(group, version, plural, id=f"usage-{plural}")(
-            lambda event, body, **_: _workload_event(event, body)
-        )
+# -- registration -----------------------------------------------------------------------------------------
+
+Handler = Callable[..., Any]
+
+
+def _index_into(w: Watched, table_name: str, table_key: Callable[[Mapping[str, Any]], Any]) -> Handler:
+    def index(body: kopf.Body, **_: Any) -> None:
+        if w.ctx is not None:
+            with w.ctx.cache.lock:
+                getattr(w.ctx.cache, table_name).setdefault(table_key(body), cached(body))
+    return index
+
+
+def _namespaced(body: Mapping[str, Any]) -> tuple[str, str]:
+    meta = body.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _cluster_scoped(body: Mapping[str, Any]) -> str:
+    return str((body.get("metadata") or {}).get("name"))
+
+
+def register(registry: kopf.OperatorRegistry, w: Watched, *, track_workloads: bool) -> None:
+    """Register every watch of the operator on ``registry`` (order matters: kopf calls them in order)."""
+
+    def on_index(group: str, version: str, plural: str, handler: Handler, id_: str) -> None:
+        kopf.index(group, version, plural, id=id_, registry=registry)(handler)
+
+    def on_event(group: str, version: str, plural: str, handler: Handler, id_: str) -> None:
+        kopf.on.event(group, version, plural, id=id_, registry=registry)(handler)
+
+    def object_indexer(body: kopf.Body, **_: Any) -> None:
+        if w.ctx is not None:
+            w.ctx.cache.put_object(body)
+
+    def namespace_indexer(body: kopf.Body, **_: Any) -> None:
+        if w.ctx is not None:
+            meta = body.get("metadata") or {}
+            with w.ctx.cache.lock:
+                w.ctx.cache.namespaces.setdefault(str(meta.get("name")), dict(meta.get("labels") or {}))
+
+    for plural, kind, table in ((MANAGED_SECRET, "ManagedSecret", "managed_secrets"),
+                                (CONFIG_BUNDLE, "ConfigBundle", "bundles")):
+        on_index(GROUP, VERSION, plural, _index_into(w, table, _namespaced), f"{plural}-index")
+        on_event(GROUP, VERSION, plural,
+                 lambda event, body, _k=kind, _t=table, **_: _own_object_event(w, _k, _t, event, body), f"{plural}-event")
+    for plural, kind, table, table_key in ((SECRET_STORE, "SecretStore", "stores", _namespaced),
+                                           (CLUSTER_SECRET_STORE, "ClusterSecretStore", "cluster_stores", _cluster_scoped)):
+        on_index(GROUP, VERSION, plural, _index_into(w, table, table_key), f"{plural}-index")
+        on_event(GROUP, VERSION, plural, lambda event, body, _k=kind, **_: _store_event(w, _k, event, body), f"{plural}-event")
+    on_index("", "v1", NAMESPACES, namespace_indexer, "namespaces-index")
+    on_event("", "v1", NAMESPACES, lambda event, body, **_: _namespace_event(w, event, body), "namespaces-event")
+    for plural, kind in ((SECRETS, "Secret"), (CONFIGMAPS, "ConfigMap")):
+        on_index("", "v1", plural, object_indexer, f"{plural}-index")
+        on_event("", "v1", plural, lambda event, body, _k=kind, **_: _object_event(w, _k, event, body), f"{plural}-event")
+    if track_workloads:
+        for group, plural in (("", PODS), *(("apps", p) for p in WORKLOAD_PLURALS.values())):
+            on_event(group, "v1", plural, lambda event, body, **_: _workload_event(w, event, body), f"usage-{plural}")
+    # Rotation triggers: async, so they run on the event loop where the work queue lives; after the sync
+    # handlers of the same object, so the cache already holds the body they look at.
+    for plural, kind in ((MANAGED_SECRET, "ManagedSecret"), (CONFIG_BUNDLE, "ConfigBundle")):
+        async def rotation(event: kopf.RawEvent, body: kopf.Body, _k: str = kind, _p: str = plural, **_: Any) -> None:
+            _rotation_event(w, _k, _p, event, body)
+        on_event(GROUP, VERSION, plural, rotation, f"{plural}-rotation")

@@ -169,7 +169,7 @@ class WorkQueue:
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _worker(self, index: int) -> None:
@@ -184,7 +184,7 @@ class WorkQueue:
                 delay = await asyncio.wrap_future(running)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one object's bug must not stop the queue
+            except Exception:
                 log.exception("reconcile of %s failed unexpectedly; retrying in 30s", key)
                 delay = 30.0
             finally:

@@ -22,10 +22,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..watch.cache import ClusterCache, ObjectInfo, project
-from ..hashing import data_hash, stable_json_hash
 from ..api.client import ApiError, KubeApi
-from ..api.resources import ANN_DATA_HASH, ANN_MANAGED_KEYS, ANN_OWNER, GROUP, LABEL_MANAGED_BY, LABEL_OWNER_KIND, MANAGED_BY_VALUE
+from ..api.resources import (
+    ANN_DATA_HASH,
+    ANN_MANAGED_KEYS,
+    ANN_OWNER,
+    GROUP,
+    LABEL_MANAGED_BY,
+    LABEL_OWNER_KIND,
+    MANAGED_BY_VALUE,
+)
+from ..hashing import data_hash, stable_json_hash
+from ..watch.cache import ClusterCache, ObjectInfo, project
 
 ANN_META_HASH = f"{GROUP}/meta-hash"
 

@@ -1,0 +1,58 @@
+"""Kubernetes status conventions: RFC 3339 timestamps and ``conditions`` entries (metav1.Condition).
+
+``lastTransitionTime`` only moves when a condition's status does, so a refresh that changes nothing
+leaves the conditions byte-for-byte equal and the status writer skips the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+
+def now_iso(now: datetime | None = None) -> str:
+    """RFC 3339 UTC timestamp with second precision, as Kubernetes writes them."""
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: Iterable[Mapping[str, Any]],
+    *,
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: str,
+) -> list[dict[str, Any]]:
+    """Conditions with ``type_`` replaced; lastTransitionTime kept unless ``status`` changed."""
+    result: list[dict[str, Any]] = []
+    previous: Mapping[str, Any] | None = None
+    for cond in conditions:
+        if cond.get("type") == type_:
+            previous = cond
+        else:
+            result.append(dict(cond))
+    transition = now
+    if previous is not None and previous.get("status") == status and previous.get("lastTransitionTime"):
+        transition = str(previous["lastTransitionTime"])
+    new: dict[str, Any] = {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message[:1024],
+        "lastTransitionTime": transition,
+    }
+    if generation is not None:
+        new["observedGeneration"] = generation
+    result.append(new)
+    return sorted(result, key=lambda c: str(c.get("type")))
+
+
+def get_condition(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
+    """The condition of ``type_`` in ``status``, if any."""
+    for cond in (status or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return cond  # type: ignore[no-any-return]
+    return None

@@ -1,0 +1,71 @@
+"""``spec.provider.vault``: HashiCorp Vault / OpenBao KV, with token, AppRole or Kubernetes auth.
+
+Kubernetes auth logs in with a short-lived token of a ServiceAccount of the store's namespace, never
+one for the apiserver's own audience (a store author could send it to any server URL).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..credentials import Credentials, ref_at
+from . import CredentialRef
+
+BASE = "spec.provider.vault"
+
+
+@dataclass(frozen=True)
+class VaultBinding:
+    name: str = "vault"
+    order: int = 1
+
+    def credential_refs(self, spec: Mapping[str, Any]) -> list[CredentialRef]:
+        auth = ref_at(spec, "auth")
+        refs = [CredentialRef("auth.tokenSecretRef", "Secret", ref_at(auth, "tokenSecretRef")),
+                CredentialRef("auth.appRole.secretRef", "Secret", ref_at(ref_at(auth, "appRole"), "secretRef"))]
+        ca = spec.get("caProvider")
+        if isinstance(ca, Mapping):
+            refs.append(CredentialRef("caProvider", str(ca.get("type") or "Secret"), ca))
+        return refs
+
+    def expiring_credentials(self, spec: Mapping[str, Any]) -> bool:
+        return "kubernetes" in ref_at(spec, "auth")
+
+    def provider_config(self, spec: Mapping[str, Any], creds: Credentials) -> dict[str, Any]:
+        auth = ref_at(spec, "auth")
+        config: dict[str, Any] = {
+            "vault_url": spec.get("server"),
+            "mount_point": spec.get("path") or "secret",
+            "version": spec.get("version") or "v2",
+        }
+        if spec.get("namespace"):
+            config["namespace"] = spec["namespace"]
+        ca_pem: bytes | None = None
+        if spec.get("caBundle"):
+            ca_pem = base64.b64decode(str(spec["caBundle"]))
+        elif isinstance(spec.get("caProvider"), Mapping):
+            ca = ref_at(spec, "caProvider")
+            ca_pem = creds.key(f"{BASE}.caProvider", ca, str(ca.get("type") or "Secret"))
+        if ca_pem is not None:
+            config["ca_bundle"] = creds.ca_file(ca_pem)
+        if auth.get("tokenSecretRef"):
+            config["vault_token"] = creds.text(f"{BASE}.auth.tokenSecretRef", ref_at(auth, "tokenSecretRef"))
+        elif auth.get("appRole"):
+            approle = ref_at(auth, "appRole")
+            config["auth"] = {"approle": {
+                "role_id": approle.get("roleId"),
+                "secret_id": creds.text(f"{BASE}.auth.appRole.secretRef", ref_at(approle, "secretRef")),
+                "mount_point": approle.get("path") or "approle",
+            }}
+        elif auth.get("kubernetes"):
+            k8s_auth = ref_at(auth, "kubernetes")
+            jwt = creds.token(f"{BASE}.auth.kubernetes.serviceAccountRef", ref_at(k8s_auth, "serviceAccountRef"), ["vault"])
+            config["auth"] = {"kubernetes": {"role": k8s_auth.get("role"), "jwt": jwt,
+                                             "mount_point": k8s_auth.get("mountPath") or "kubernetes"}}
+        return config
+
+
+BINDING = VaultBinding()
