@@ -1,8 +1,9 @@
-"""AzureKeyVaultSecrets against the Lowkey Vault Azure Key Vault emulator (started by the fixture).
+"""AzureKeyVaultSecrets against a Key Vault server on the wire (tests/helpers/azure_server.py: ours, or
+Lowkey Vault when LOWKEY_VAULT_JAR is set), with azure-identity's real credentials.
 
 get / set / delete / list, versions, tags, the name mapping as Azure stores it, and our own clear errors
-for a missing secret, a refused credential and an emulator that stops answering; and the seed's Azure
-sample. Skipped, with the reason, where the emulator cannot be had (see tests/helpers/azure_server.py).
+for a missing secret, a refused credential and a server that stops answering; and the seed's Azure
+sample, as written, through DefaultAzureCredential's managed-identity path.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from typing import Any
 
 import pytest
 from azure.keyvault.secrets import SecretClient
-
 from config_manager import ConfigManager
-from config_manager.errors import AuthenticationError, ProviderUnavailableError, SecretNotFoundError
-from config_manager.providers.azure import AzureKeyVaultSecrets
-from tests.helpers.azure_server import (  # noqa: F401  (fixtures)
-    LowkeyVault,
-    RefusingCredential,
-    lowkey_managed_identity_env,
-    lowkey_vault,
+from config_manager.errors import (
+    AuthenticationError,
+    ProviderUnavailableError,
+    SecretNotFoundError,
 )
+from config_manager.providers.azure import AzureKeyVaultSecrets
+
+from tests.helpers.azure_server import AzureVault, RefusingCredential
 
 pytestmark = pytest.mark.azure
 
@@ -32,9 +32,9 @@ SEED = Path(__file__).resolve().parents[1] / "unit" / "data" / "seed_secrets_api
 
 
 @pytest.fixture()
-def azure(lowkey_vault: LowkeyVault) -> Iterator[AzureKeyVaultSecrets]:
+def azure(azure_vault: AzureVault) -> Iterator[AzureKeyVaultSecrets]:
     provider = AzureKeyVaultSecrets(
-        lowkey_vault.vault_url, lowkey_vault.credential, purge_on_delete=True, **lowkey_vault.client_kwargs
+        azure_vault.vault_url, azure_vault.credential, purge_on_delete=True, **azure_vault.client_kwargs
     )
     yield provider
     provider.close()
@@ -45,7 +45,7 @@ def prefix() -> str:
     return f"t{uuid.uuid4().hex[:8]}"
 
 
-def _raw_client(server: LowkeyVault) -> SecretClient:
+def _raw_client(server: AzureVault) -> SecretClient:
     return SecretClient(server.vault_url, server.credential, verify_challenge_resource=False, **server.client_kwargs)
 
 
@@ -58,9 +58,9 @@ def test_values_round_trip(azure: AzureKeyVaultSecrets, prefix: str) -> None:
     assert azure.get(f"{prefix}-bytes").value == b"\x00\x01raw"
 
 
-def test_forbidden_names_are_mapped_and_listed_back(azure: AzureKeyVaultSecrets, lowkey_vault: LowkeyVault, prefix: str) -> None:
+def test_forbidden_names_are_mapped_and_listed_back(azure: AzureKeyVaultSecrets, azure_vault: AzureVault, prefix: str) -> None:
     azure.set(f"{prefix}/database/prod_password", "pw")
-    stored = {p.name for p in _raw_client(lowkey_vault).list_properties_of_secrets()}
+    stored = {p.name for p in _raw_client(azure_vault).list_properties_of_secrets()}
     assert f"{prefix}--sdatabase--sprod--upassword" in stored
     assert azure.list(f"{prefix}/") == [f"{prefix}/database/prod_password"]
     assert azure.get(f"{prefix}/database/prod_password").value == "pw"
@@ -86,8 +86,8 @@ def test_delete_with_purge_frees_the_name(azure: AzureKeyVaultSecrets, prefix: s
     assert azure.get(f"{prefix}-gone").value == "again"
 
 
-def test_soft_deleted_secrets_can_be_recovered(lowkey_vault: LowkeyVault, prefix: str) -> None:
-    azure = AzureKeyVaultSecrets(lowkey_vault.vault_url, lowkey_vault.credential, **lowkey_vault.client_kwargs)
+def test_soft_deleted_secrets_can_be_recovered(azure_vault: AzureVault, prefix: str) -> None:
+    azure = AzureKeyVaultSecrets(azure_vault.vault_url, azure_vault.credential, **azure_vault.client_kwargs)
     azure.set(f"{prefix}-soft", "keep me")
     assert azure.delete(f"{prefix}-soft") is True
     time.sleep(1)
@@ -104,8 +104,8 @@ def test_missing_secret_is_secret_not_found(azure: AzureKeyVaultSecrets, prefix:
         azure.versions(f"{prefix}-nothing")
 
 
-def test_a_refused_credential_is_an_authentication_error(lowkey_vault: LowkeyVault) -> None:
-    azure = AzureKeyVaultSecrets(lowkey_vault.vault_url, RefusingCredential(), **lowkey_vault.client_kwargs)  # type: ignore[arg-type]
+def test_a_refused_credential_is_an_authentication_error(azure_vault: AzureVault) -> None:
+    azure = AzureKeyVaultSecrets(azure_vault.vault_url, RefusingCredential(), **azure_vault.client_kwargs)  # type: ignore[arg-type]
     with pytest.raises(AuthenticationError, match="could not get a token"):
         azure.get("anything")
     with pytest.raises(AuthenticationError):
@@ -116,28 +116,28 @@ def test_validate(azure: AzureKeyVaultSecrets) -> None:
     azure.validate()
 
 
-def test_a_frozen_emulator_gives_provider_unavailable_in_bounded_time(lowkey_vault: LowkeyVault, prefix: str) -> None:
-    azure = AzureKeyVaultSecrets(lowkey_vault.vault_url, lowkey_vault.credential, read_timeout=2,
-                                 connection_timeout=2, retry_total=0, **lowkey_vault.client_kwargs)
+def test_a_frozen_server_gives_provider_unavailable_in_bounded_time(azure_vault: AzureVault, prefix: str) -> None:
+    azure = AzureKeyVaultSecrets(azure_vault.vault_url, azure_vault.credential, read_timeout=2,
+                                 connection_timeout=2, retry_total=0, **azure_vault.client_kwargs)
     azure.set(f"{prefix}-k", "v")
-    lowkey_vault.freeze()
+    azure_vault.freeze()
     try:
         started = time.monotonic()
         with pytest.raises(ProviderUnavailableError):
             azure.get(f"{prefix}-k")
         assert time.monotonic() - started < 6
     finally:
-        lowkey_vault.thaw()
+        azure_vault.thaw()
 
 
-def test_default_azure_credential_through_managed_identity_variables(lowkey_managed_identity_env: LowkeyVault, prefix: str) -> None:
-    azure = AzureKeyVaultSecrets(lowkey_managed_identity_env.vault_url, **lowkey_managed_identity_env.client_kwargs)
+def test_default_azure_credential_through_managed_identity_variables(managed_identity_env: AzureVault, prefix: str) -> None:
+    azure = AzureKeyVaultSecrets(managed_identity_env.vault_url, **managed_identity_env.client_kwargs)
     azure.set(f"{prefix}-mi", "via managed identity")
     assert azure.get(f"{prefix}-mi").value == "via managed identity"
 
 
-def test_seed_azure_sample(lowkey_managed_identity_env: LowkeyVault) -> None:
-    server = lowkey_managed_identity_env
+def test_seed_azure_sample(managed_identity_env: AzureVault) -> None:
+    server = managed_identity_env
     seeded = AzureKeyVaultSecrets(server.vault_url, server.credential, **server.client_kwargs)
     seeded.set("storage-account-key", "storage-key-123")
     seeded.set("sql-connection-string", "Server=db;Password=pw")

@@ -18,13 +18,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import ConfigurationError, SecretNotFoundError, SecretsError
+from ..providers import SecretValue
 from . import metrics
 from .context import Context
 from .isolation import IsolationError
 from .names import ANN_FORCE_SYNC, LABEL_TIER, MASK
 from .rotation import engine as rotation  # rotation hooks (issue 6): marked "rotation hook" below
 from .settings import REDACTOR
-from .spec import InvalidSpecError, ManagedSecretSpec, parse_managed_secret
+from .spec import InvalidSpecError, ManagedSecretSpec, RemoteRef, parse_managed_secret
 from .status import get_condition, now_iso, set_condition, status_patch
 from .stores import StoreNotReadyError, build_provider, resolve_store
 from .template import render_all
@@ -67,16 +68,25 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
     data: dict[str, bytes] = {}
     reads = 0
     field = "spec"
+    # A forced sync reads each distinct remote key afresh once; further references to it (a property of
+    # the same key, an extract of it) share that read instead of reading it again.
+    read_afresh: set[tuple[str, str | None]] = set()
+
+    def read(ref: RemoteRef) -> tuple[SecretValue, bool]:
+        first = (ref.key, ref.version) not in read_afresh
+        read_afresh.add((ref.key, ref.version))
+        return ctx.providers.read(store.key, provider, ref, fresh=fresh and first)
+
     try:
         for index, ref in enumerate(spec.data_from):
             field = f"spec.dataFrom[{index}].extract"
-            value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh)
+            value, fetched = read(ref)
             reads += fetched
             REDACTOR.add(value.value)
             data.update(spread(value.value, ref.property, ref.key))
         for index, item in enumerate(spec.data):
             field = f"spec.data[{index}].remoteRef"
-            value, fetched = ctx.providers.read(store.key, provider, item.remote, fresh=fresh)
+            value, fetched = read(item.remote)
             reads += fetched
             REDACTOR.add(value.value)
             data[item.secret_key] = to_bytes(extract_property(value.value, item.remote.property, item.remote.key))

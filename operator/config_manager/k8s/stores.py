@@ -293,6 +293,34 @@ def _ca_file(store: ResolvedStore, pem: bytes) -> str:
     return path
 
 
+#: Azure AD authority of each of Azure's own clouds (environmentType); AzureStackCloud names its own.
+AZURE_AUTHORITIES = {
+    "PublicCloud": "login.microsoftonline.com",
+    "USGovernmentCloud": "login.microsoftonline.us",
+    "ChinaCloud": "login.chinacloudapi.cn",
+    "GermanCloud": "login.microsoftonline.de",
+}
+
+
+def azure_authority(spec: Mapping[str, Any], base: str) -> dict[str, Any]:
+    """The credential settings for the store's cloud: ``authority`` and, off Azure's clouds, no instance discovery.
+
+    Instance discovery asks Azure's public cloud whether an authority is known; for an Azure Stack Hub (or any
+    private authority) the answer is no, so it is turned off for AzureStackCloud, as Azure Stack requires.
+    """
+    environment = spec.get("environmentType") or "PublicCloud"
+    if environment == "AzureStackCloud":
+        endpoint = str((spec.get("customCloudConfig") or {}).get("activeDirectoryEndpoint") or "")
+        if not endpoint.startswith("https://"):
+            raise StoreNotReadyError(f"{base}.customCloudConfig.activeDirectoryEndpoint: an https URL is required "
+                                     "when environmentType is AzureStackCloud")
+        return {"authority": endpoint.rstrip("/"), "disable_instance_discovery": True}
+    if environment not in AZURE_AUTHORITIES:
+        raise StoreNotReadyError(f"{base}.environmentType: unknown cloud {environment!r} "
+                                 f"(one of {', '.join([*AZURE_AUTHORITIES, 'AzureStackCloud'])})")
+    return {"authority": AZURE_AUTHORITIES[environment]}
+
+
 def _azure_config(store: ResolvedStore, secret: Any, api: KubeApi) -> dict[str, Any]:
     """Azure Key Vault: a credential object built from the referenced Secrets (azure-identity, lazily)."""
     spec = store.provider_spec
@@ -304,11 +332,14 @@ def _azure_config(store: ResolvedStore, secret: Any, api: KubeApi) -> dict[str, 
     auth_type = spec.get("authType") or "ServicePrincipal"
     credential: Any
     if auth_type == "ServicePrincipal":
+        if not spec.get("tenantId"):
+            raise StoreNotReadyError(f"{base}.tenantId: a ServicePrincipal needs the tenant (directory) ID")
         refs = _ref(spec, "authSecretRef")
         credential = identity.ClientSecretCredential(
             tenant_id=str(spec.get("tenantId") or ""),
             client_id=secret(f"{base}.authSecretRef.clientId", _ref(refs, "clientId")).decode().strip(),
             client_secret=secret(f"{base}.authSecretRef.clientSecret", _ref(refs, "clientSecret")).decode().strip(),
+            **azure_authority(spec, base),
         )
     elif auth_type == "ManagedIdentity":
         credential = identity.ManagedIdentityCredential(client_id=spec.get("identityId") or None)
@@ -321,5 +352,6 @@ def _azure_config(store: ResolvedStore, secret: Any, api: KubeApi) -> dict[str, 
         if not spec.get("tenantId") or not spec.get("identityId"):
             raise StoreNotReadyError(f"{base}: WorkloadIdentity needs tenantId and identityId (the application's client ID)")
         credential = identity.ClientAssertionCredential(
-            tenant_id=str(spec["tenantId"]), client_id=str(spec["identityId"]), func=lambda: jwt)
+            tenant_id=str(spec["tenantId"]), client_id=str(spec["identityId"]), func=lambda: jwt,
+            **azure_authority(spec, base))
     return {"vault_url": spec.get("vaultUrl"), "credential": credential}
