@@ -39,8 +39,8 @@ from typing import Any, Protocol
 
 import pytest
 from azure.core.credentials import AccessToken, TokenCredential
-from config_manager.devcluster.binaries import BUILD_SCRIPT, TOOLS_DIR, cache_dir
 
+from config_manager.devcluster.binaries import BUILD_SCRIPT, TOOLS_DIR, cache_dir
 from tests.helpers.lowkey_vault import EmulatorStartError, start_lowkey_vault
 
 START_TIMEOUT = 20.0

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import AccessToken
-from config_manager.devcluster.processes import free_port
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+
+from config_manager.devcluster.processes import free_port
 
 START_TIMEOUT = 180.0  # a Spring Boot start on two busy cores
 STOP_TIMEOUT = 15.0

@@ -16,15 +16,19 @@ from typing import Any
 
 import pytest
 from azure.keyvault.secrets import SecretClient
+
 from config_manager import ConfigManager
 from config_manager.errors import (
     AuthenticationError,
+    PermissionDeniedError,
+    ProviderError,
     ProviderUnavailableError,
     SecretNotFoundError,
 )
 from config_manager.providers.azure import AzureKeyVaultSecrets
-
-from tests.helpers.azure_server import AzureVault, RefusingCredential
+from config_manager.providers.azure.provider import DEFAULT_RETRY_TOTAL
+from tests.helpers.azure_server import TEST_CLIENT_ID, AzureVault, KeyVaultServer, RefusingCredential
+from tests.helpers.operator_process import wait_for
 
 pytestmark = pytest.mark.azure
 
@@ -90,8 +94,7 @@ def test_soft_deleted_secrets_can_be_recovered(azure_vault: AzureVault, prefix: 
     azure = AzureKeyVaultSecrets(azure_vault.vault_url, azure_vault.credential, **azure_vault.client_kwargs)
     azure.set(f"{prefix}-soft", "keep me")
     assert azure.delete(f"{prefix}-soft") is True
-    time.sleep(1)
-    assert f"{prefix}-soft" in azure.list_deleted(prefix)
+    wait_for(lambda: f"{prefix}-soft" in azure.list_deleted(prefix), timeout=10, what="the secret listed as deleted")
     azure.recover(f"{prefix}-soft")
     assert azure.get(f"{prefix}-soft").value == "keep me"
 
@@ -165,3 +168,117 @@ def _sample(heading: str) -> str:
         elif line.strip() == "```python":
             block = []
     raise LookupError(heading)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What only our server can show (skipped, saying so, on Lowkey Vault): paging, token checks, permissions,
+# throttling, 5xx and slow answers, disabled secrets, and what each call costs on the wire.
+
+
+def _raw_get(server: KeyVaultServer, name: str, token: str) -> tuple[int, dict[str, Any], str]:
+    """GET a secret with a bearer token of our choosing: (status, JSON body, WWW-Authenticate)."""
+    import json
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{server.vault_url}/secrets/{name}/?api-version=7.6",
+                                     headers={"Authorization": f"Bearer {token}"})
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return int(response.status), json.loads(response.read()), ""
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), json.loads(exc.read() or b"{}"), str(exc.headers.get("WWW-Authenticate") or "")
+
+
+def test_listing_follows_next_links_across_pages(azure_knobs: KeyVaultServer, prefix: str) -> None:
+    azure = AzureKeyVaultSecrets(azure_knobs.vault_url, azure_knobs.credential, **azure_knobs.client_kwargs)
+    keys = sorted(f"{prefix}/k{i}" for i in range(7))
+    for key in keys:
+        azure.set(key, "v")
+    azure_knobs.settings(page_size=2)
+    azure_knobs.requests(reset=True)
+    assert azure.list(f"{prefix}/") == keys
+    assert azure_knobs.requests()["Client.NewListSecretPropertiesPager"] >= 4  # 7 of ours, 2 per page
+
+
+def test_one_read_is_one_request_and_tokens_are_cached(azure_knobs: KeyVaultServer, prefix: str) -> None:
+    azure = AzureKeyVaultSecrets(azure_knobs.vault_url, azure_knobs.client_secret_credential(TEST_CLIENT_ID, azure_knobs.admin_token),
+                                 **azure_knobs.client_kwargs)
+    azure.set(f"{prefix}-c", "v")  # the first call: a token (and the 401 challenge unless this vault's is cached)
+    first = azure_knobs.requests(reset=True)
+    assert first.pop("Token") == 1 and first.pop("Client.SetSecret") == 1 and first.pop("Unauthenticated", 0) <= 1, first
+    assert not first
+    for _ in range(3):
+        assert azure.get(f"{prefix}-c").value == "v"
+    assert azure_knobs.requests() == {"Client.GetSecret": 3}
+
+
+def test_a_wrong_client_secret_is_refused_by_the_token_endpoint(azure_knobs: KeyVaultServer) -> None:
+    wrong = azure_knobs.client_secret_credential(TEST_CLIENT_ID, "not-the-secret")
+    azure = AzureKeyVaultSecrets(azure_knobs.vault_url, wrong, **azure_knobs.client_kwargs)
+    with pytest.raises(AuthenticationError, match="could not get a token") as caught:
+        azure.get("anything")
+    assert "not-the-secret" not in str(caught.value)
+
+
+def test_the_vault_checks_audience_and_expiry_of_tokens(azure_knobs: KeyVaultServer, prefix: str) -> None:
+    AzureKeyVaultSecrets(azure_knobs.vault_url, azure_knobs.credential, **azure_knobs.client_kwargs).set(f"{prefix}-t", "v")
+    fresh = azure_knobs.client_secret_credential(TEST_CLIENT_ID, azure_knobs.admin_token)
+    storage = fresh.get_token("https://storage.azure.com/.default").token
+    status, body, challenge = _raw_get(azure_knobs, f"{prefix}-t", storage)
+    assert status == 401 and "Invalid audience" in body["error"]["message"]
+    assert 'resource="https://vault.azure.net"' in challenge and azure_knobs.tenant_id in challenge
+    assert _raw_get(azure_knobs, f"{prefix}-t", fresh.get_token("https://vault.azure.net/.default").token)[0] == 200
+
+    azure_knobs.settings(token_lifetime_seconds=1)
+    short = azure_knobs.client_secret_credential(TEST_CLIENT_ID, azure_knobs.admin_token).get_token("https://vault.azure.net/.default").token
+    expired = wait_for(lambda: (r := _raw_get(azure_knobs, f"{prefix}-t", short))[0] == 401 and r, timeout=10, what="token expiry")
+    assert "expired" in expired[1]["error"]["message"]
+
+
+def test_a_principal_without_get_permission_is_permission_denied(azure_knobs: KeyVaultServer, prefix: str) -> None:
+    AzureKeyVaultSecrets(azure_knobs.vault_url, azure_knobs.credential, **azure_knobs.client_kwargs).set(f"{prefix}-p", "v")
+    azure_knobs.add_principal(f"lister-{prefix}", secret="lister-secret", permissions=["list"])
+    lister = AzureKeyVaultSecrets(azure_knobs.vault_url, azure_knobs.client_secret_credential(f"lister-{prefix}", "lister-secret"),
+                                  **azure_knobs.client_kwargs)
+    assert f"{prefix}-p" in lister.list(prefix)
+    with pytest.raises(PermissionDeniedError, match="permission denied"):
+        lister.get(f"{prefix}-p")
+
+
+def test_throttling_honours_retry_after_and_gives_up_bounded(azure_knobs: KeyVaultServer, prefix: str) -> None:
+    azure = AzureKeyVaultSecrets(azure_knobs.vault_url, azure_knobs.credential, **azure_knobs.client_kwargs)
+    azure.set(f"{prefix}-429", "v")
+    azure_knobs.set_faults({"operation": "Client.GetSecret", "status": 429, "retryAfter": 1, "times": 1})
+    azure_knobs.requests(reset=True)
+    assert azure.get(f"{prefix}-429").value == "v"  # one 429, then the retry after Retry-After
+    assert azure_knobs.requests(reset=True) == {"Client.GetSecret": 2}
+    azure_knobs.set_faults({"operation": "Client.GetSecret", "status": 429, "retryAfter": 1})
+    with pytest.raises(ProviderUnavailableError, match=r"busy or unavailable \(HTTP 429, Throttled\)"):
+        azure.get(f"{prefix}-429")
+    assert azure_knobs.requests() == {"Client.GetSecret": DEFAULT_RETRY_TOTAL + 1}
+
+
+def test_server_errors_and_slow_answers_are_provider_unavailable(azure_knobs: KeyVaultServer, prefix: str) -> None:
+    azure = AzureKeyVaultSecrets(azure_knobs.vault_url, azure_knobs.credential, retry_total=0, read_timeout=1,
+                                 **azure_knobs.client_kwargs)
+    azure.set(f"{prefix}-5xx", "v")
+    azure_knobs.set_faults({"operation": "Client.GetSecret", "status": 503})
+    with pytest.raises(ProviderUnavailableError, match="HTTP 503"):
+        azure.get(f"{prefix}-5xx")
+    azure_knobs.set_faults({"operation": "Client.GetSecret", "delayMs": 4000})
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailableError):
+        azure.get(f"{prefix}-5xx")
+    assert time.monotonic() - started < 3.5  # the read timeout, not the server's 4 s
+
+
+def test_a_disabled_secret_says_disabled(azure_knobs: KeyVaultServer, prefix: str) -> None:
+    azure = AzureKeyVaultSecrets(azure_knobs.vault_url, azure_knobs.credential, **azure_knobs.client_kwargs)
+    azure.set(f"{prefix}/off", "v")
+    _raw_client(azure_knobs).update_secret_properties(f"{prefix}--soff", enabled=False)
+    with pytest.raises(ProviderError, match="disabled") as caught:
+        azure.get(f"{prefix}/off")
+    assert not isinstance(caught.value, PermissionDeniedError)

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 from azure.keyvault.secrets import SecretClient
+
 from config_manager.k8s.kubeapi import KubeApi
 from config_manager.providers.azure import AzureKeyVaultSecrets
-
 from tests.helpers.azure_server import AzureVault, KeyVaultServer
 from tests.helpers.operator_process import _SESSION_OPERATORS, OperatorProcess, wait_for
 from tests.integration.opkit import API, condition, events_for, secret_data, wait_ready
