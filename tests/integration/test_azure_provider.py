@@ -108,7 +108,7 @@ def test_missing_secret_is_secret_not_found(azure: AzureKeyVaultSecrets, prefix:
 
 
 def test_a_refused_credential_is_an_authentication_error(azure_vault: AzureVault) -> None:
-    azure = AzureKeyVaultSecrets(azure_vault.vault_url, RefusingCredential(), **azure_vault.client_kwargs)  # type: ignore[arg-type]
+    azure = AzureKeyVaultSecrets(azure_vault.vault_url, RefusingCredential(), **azure_vault.client_kwargs)
     with pytest.raises(AuthenticationError, match="could not get a token"):
         azure.get("anything")
     with pytest.raises(AuthenticationError):
@@ -154,7 +154,8 @@ def test_seed_azure_sample(managed_identity_env: AzureVault) -> None:
 def _sample(heading: str) -> str:
     import textwrap
 
-    current, block = "", None
+    current = ""
+    block: list[str] | None = None
     for line in SEED.read_text(encoding="utf-8").splitlines():
         if block is not None:
             if line.strip() == "```":
@@ -234,8 +235,10 @@ def test_the_vault_checks_audience_and_expiry_of_tokens(azure_knobs: KeyVaultSer
 
     azure_knobs.settings(token_lifetime_seconds=1)
     short = azure_knobs.client_secret_credential(TEST_CLIENT_ID, azure_knobs.admin_token).get_token("https://vault.azure.net/.default").token
-    expired = wait_for(lambda: (r := _raw_get(azure_knobs, f"{prefix}-t", short))[0] == 401 and r, timeout=10, what="token expiry")
-    assert "expired" in expired[1]["error"]["message"]
+    def refused() -> dict[str, Any] | None:
+        status, body, _ = _raw_get(azure_knobs, f"{prefix}-t", short)
+        return body if status == 401 else None
+    assert "expired" in wait_for(refused, timeout=10, what="token expiry")["error"]["message"]
 
 
 def test_a_principal_without_get_permission_is_permission_denied(azure_knobs: KeyVaultServer, prefix: str) -> None:
