@@ -285,3 +285,25 @@ def test_a_disabled_secret_says_disabled(azure_knobs: KeyVaultServer, prefix: st
     with pytest.raises(ProviderError, match="disabled") as caught:
         azure.get(f"{prefix}/off")
     assert not isinstance(caught.value, PermissionDeniedError)
+
+
+def test_managed_identity_through_the_instance_metadata_endpoint(
+        azure_knobs: KeyVaultServer, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path an AKS node's identity takes (IMDS), reached through AZURE_POD_IDENTITY_AUTHORITY_HOST."""
+    from azure.identity import ManagedIdentityCredential
+
+    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT",
+                 "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", azure_knobs.vault_url)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azure_knobs.ca_file))
+    azure_knobs.add_principal(f"node-{prefix}", managed=True)
+    azure = AzureKeyVaultSecrets(azure_knobs.vault_url, ManagedIdentityCredential(client_id=f"node-{prefix}"),
+                                 **azure_knobs.client_kwargs)
+    azure.set(f"{prefix}-imds", "via IMDS")
+    assert azure.get(f"{prefix}-imds").value == "via IMDS"
+    assert azure_knobs.requests()["ManagedIdentity"] == 1
+    unknown = AzureKeyVaultSecrets(azure_knobs.vault_url, ManagedIdentityCredential(client_id="not-assigned"),
+                                   **azure_knobs.client_kwargs)
+    with pytest.raises(AuthenticationError, match="could not get a token"):
+        unknown.get(f"{prefix}-imds")

@@ -337,10 +337,16 @@ func (id *Identity) respond(w http.ResponseWriter, base, clientID, resource stri
 // SystemIdentity is the client id of the system-assigned managed identity.
 const SystemIdentity = "system-assigned"
 
-// ManagedIdentity is the App Service-style endpoint: GET ?api-version&resource[&client_id] with the
-// X-IDENTITY-HEADER secret.
-func (id *Identity) ManagedIdentity(w http.ResponseWriter, r *http.Request, base string) {
-	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-IDENTITY-HEADER")), []byte(id.identityHeader)) != 1 {
+// ManagedIdentity answers GET ?api-version&resource[&client_id] in two styles: App Service
+// (IDENTITY_ENDPOINT, with the X-IDENTITY-HEADER secret) and the instance metadata service that AKS nodes
+// and VMs have (/metadata/identity/oauth2/token, with "Metadata: true"; azure-identity reaches it here
+// through AZURE_POD_IDENTITY_AUTHORITY_HOST).
+func (id *Identity) ManagedIdentity(w http.ResponseWriter, r *http.Request, base string, imds bool) {
+	if imds && r.Header.Get("Metadata") != "true" {
+		aadError(w, http.StatusBadRequest, "invalid_request", "Required metadata header not specified")
+		return
+	}
+	if !imds && subtle.ConstantTimeCompare([]byte(r.Header.Get("X-IDENTITY-HEADER")), []byte(id.identityHeader)) != 1 {
 		aadError(w, http.StatusUnauthorized, "invalid_request", "The X-IDENTITY-HEADER header is missing or wrong.")
 		return
 	}

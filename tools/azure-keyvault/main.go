@@ -14,6 +14,7 @@
 //	/secrets..., /deletedsecrets...           the vault (bearer token checked: signature, audience, tenant, expiry)
 //	/{tenant}/v2.0/.well-known/openid-configuration, /{tenant}/oauth2/v2.0/token, /{tenant}/discovery/v2.0/keys
 //	/msi/token                                managed identity, App Service style (X-IDENTITY-HEADER)
+//	/metadata/identity/oauth2/token           managed identity, instance metadata style ("Metadata: true")
 //	/_admin/...                               test control (X-Admin-Token): principals, faults, settings, counters
 package main
 
@@ -101,11 +102,11 @@ func run(stateDir, addr, tenant string, extra []string) error {
 		switch {
 		case strings.HasPrefix(p, "/_admin/"):
 			admin.ServeHTTP(w, r)
-		case p == "/msi/token":
+		case p == "/msi/token" || p == "/metadata/identity/oauth2/token":
 			if faults.take("ManagedIdentity").apply(w, r) {
 				return
 			}
-			identity.ManagedIdentity(w, r, base)
+			identity.ManagedIdentity(w, r, base, p != "/msi/token")
 		case p == "/secrets" || p == "/deletedsecrets" || strings.HasPrefix(p, "/secrets/") ||
 			strings.HasPrefix(p, "/deletedsecrets/") || strings.HasPrefix(p, "/_page/"):
 			vault.ServeHTTP(w, r)
