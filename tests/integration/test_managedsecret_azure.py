@@ -137,6 +137,11 @@ def test_service_principal_store_name_mapping_and_requests_per_sync(
     # two distinct remote keys (one used twice): one read each, no token request (the token is cached)
     assert counts.get("Client.GetSecret") == 2, counts
     assert counts.get("Token", 0) == 0 and counts.get("Unauthenticated", 0) == 0, counts
+    client_secret = base64.b64decode(kube.get("secrets", ns, "azure-sp")["data"]["client-secret"]).decode()
+    log = op.log_text()  # at DEBUG
+    for value in ("sp-pw-1", "sp-pw-2", "sp-json-tok", client_secret):
+        assert value not in log
+        assert all(value not in e["message"] for e in events_for(kube, ns, "app"))
 
 
 def test_service_principal_without_get_permission_is_refused_and_writes_nothing(
