@@ -16,11 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
-# Go-built components (etcd, kube-apiserver, kube-controller-manager, helm, ...), cached by version
+# Go-built components (etcd, kube-apiserver, kube-controller-manager, helm, Vault, the Key Vault test
+# server), cached by version
 # in ~/.cache/config-manager; a no-op once built.
 binaries:
 	tools/build-binaries.sh >/dev/null
-	@if [ -x tools/fetch-lowkey-vault.sh ]; then tools/fetch-lowkey-vault.sh >/dev/null; fi
 
 # The static gates: import-linter contracts (.importlinter), ruff ([tool.ruff]), mypy --strict ([tool.mypy]).
 lint: venv

@@ -2,7 +2,7 @@
 
 - tests.helpers.cluster: ``cluster`` / ``namespace`` (local control plane, or --use-existing-cluster)
 - tests.helpers.vault_server: ``vault_server`` (HashiCorp Vault 1.14, MPL, dev mode over TLS)
-- tests.helpers.azure_server: ``lowkey_vault`` (Azure Key Vault emulator, when its jar can be had)
+- tests.helpers.azure_server: ``azure_vault`` (a Key Vault server on the wire: ours, or Lowkey Vault)
 - tests.helpers.operator_process: ``operator`` / ``running_operator`` (the operator as a subprocess),
   ``no_background_operator``, ``kube``, ``crds``
 """

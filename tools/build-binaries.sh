@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real components the tests and the demo run (kube-apiserver, kube-controller-manager, etcd,
-# helm) from the Go module proxy, once per version, into a cache outside the work tree, and reuses them.
+# helm, Vault, our Key Vault test server) from the Go module proxy, once per version, into a cache outside
+# the work tree, and reuses them.
 #
 #   tools/build-binaries.sh [component ...]     (default: all; prints the bin folder on stdout)
 #
@@ -37,8 +38,14 @@ kube_ldflags() {
   echo "$f"
 }
 
+# Our own Go programs are versioned by their source: a hash of go.mod, go.sum and the *.go files in name
+# order (tests/helpers/azure_server.py computes the same tag to find the binary).
+source_hash() {
+  ( cd "$here/$1" && cat go.mod go.sum $(ls -- *.go | LC_ALL=C sort) ) | sha256sum | cut -c1-12
+}
+
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm vault)
+[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm vault azure-keyvault)
 for c in "${want[@]}"; do
   case "$c" in
     etcd) build etcd "$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3 ;;
@@ -51,6 +58,8 @@ for c in "${want[@]}"; do
     vault|bao) [ -x "$bindir/vault-$VAULT_VERSION" ] || vault_flags="$("$here/vault/prepare-build.sh" "$cache/src/vault-$VAULT_VERSION")"
                GOFLAGS="$(go env GOFLAGS) ${vault_flags:-}" \
                  build vault "$VAULT_VERSION" vault github.com/hashicorp/vault "-checklinkname=0" ;;
+    # The Key Vault test server (ours, on the Azure SDK for Go's azsecrets/fake; see tools/azure-keyvault).
+    azure-keyvault) build azure-keyvault "src-$(source_hash azure-keyvault)" azure-keyvault . ;;
     *) echo "build-binaries: unknown component '$c'" >&2; exit 2 ;;
   esac
 done

@@ -1,27 +1,29 @@
-"""pytest fixtures for an Azure Key Vault emulator: Lowkey Vault, a Spring Boot jar run on Java.
+"""pytest fixtures for a Key Vault server on the wire: ours (``tools/azure-keyvault``), or Lowkey Vault.
 
-The jar comes from Maven Central through ``tools/fetch-lowkey-vault.sh`` (called here when missing), or
-from ``LOWKEY_VAULT_JAR``. On this project's machines the Maven repository does not serve
-``lowkey-vault-app`` (HTTP 404 for every version tried); the fetch script records that, and the fixture
-then skips the azure tests with that reason. Set ``CONFIG_MANAGER_REQUIRE_AZURE=1`` to make a missing
-emulator a failure instead (for a machine that is expected to have it).
+Our server is the Azure SDK for Go's generated fake (``azsecrets/fake``) behind a listener, store, token
+endpoints and fault knobs of ours, built by ``tools/build-binaries.sh azure-keyvault`` into the binary
+cache (the fixture builds it when missing). It is not Azure: docs/providers/azure.md lists what it does
+not model. When ``LOWKEY_VAULT_JAR`` names a Lowkey Vault jar, that emulator is used instead; tests that
+need our server's knobs (faults, principals, token checks, request counts) are then skipped, saying so.
+The server in use is printed in pytest's header.
+
+Credentials are real azure-identity code: ``ClientSecretCredential`` against the server's token endpoint
+(authority host = the server, instance discovery off), ``ManagedIdentityCredential`` through
+``IDENTITY_ENDPOINT`` / ``IDENTITY_HEADER``, and federated client assertions checked against a JWKS the
+test registers (the apiserver's service-account keys in the operator tests).
 
 Fixtures:
 
-- ``lowkey_vault`` (session): the emulator on free loopback ports (HTTPS API, HTTP token/metadata
-  port), with its certificate exported as a PEM file for TLS trust, a ``TokenCredential`` that gets
-  tokens from its token endpoint, and the client options it needs;
-- ``lowkey_managed_identity_env`` (function): the managed-identity environment variables that let
-  ``DefaultAzureCredential`` get its token from the emulator.
-
-Every start is bounded in time and a failure names the missing piece (jar, java, port not ready).
+- ``azure_vault`` (session): the running server, with ``credential``, ``client_kwargs``, ``freeze()``;
+- ``azure_knobs`` (function): ``azure_vault`` when it is ours (skips on Lowkey), with faults cleared and
+  request counters reset before and after the test.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import ssl
@@ -29,107 +31,47 @@ import subprocess
 import tempfile
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
-from azure.core.credentials import AccessToken
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+from azure.core.credentials import AccessToken, TokenCredential
 
-from config_manager.devcluster.processes import free_port
-from config_manager.devcluster.binaries import TOOLS_DIR, cache_dir, read_versions
+from config_manager.devcluster.binaries import BUILD_SCRIPT, TOOLS_DIR, cache_dir
+from tests.helpers.lowkey_vault import EmulatorStartError, start_lowkey_vault
 
-START_TIMEOUT = 180.0  # a Spring Boot start on two busy cores
-STOP_TIMEOUT = 15.0
-FETCH_SCRIPT = TOOLS_DIR / "fetch-lowkey-vault.sh"
-#: Lowkey Vault 5 and later are built for Java 25.
-JAVA_MAJOR_NEEDED = 25
-JAVA_CANDIDATES = ("/usr/lib/jvm/temurin-25-jdk-amd64/bin/java",)
-#: API version of the Key Vault REST API that the emulator serves (the SDK's newest may be ahead of it).
-API_VERSION = "7.6"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+SOURCE_DIR = TOOLS_DIR / "azure-keyvault"
+#: The service principal the tests' own clients use (all permissions).
+TEST_CLIENT_ID = "config-manager-tests"
 
 
-class EmulatorUnavailable(RuntimeError):
-    """The emulator cannot be had on this machine (the jar is not served); the tests are skipped."""
+class KeyVaultStartError(RuntimeError):
+    """The Key Vault test server could not be built or started; the message names the missing piece."""
 
 
-class EmulatorStartError(RuntimeError):
-    """The emulator is there but could not be started; the message names the missing piece."""
+def source_hash() -> str:
+    """The cache tag of our server: a hash of its module files, computed as tools/build-binaries.sh does."""
+    files = [SOURCE_DIR / "go.mod", SOURCE_DIR / "go.sum", *sorted(SOURCE_DIR.glob("*.go"), key=lambda p: p.name)]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
 
 
-def lowkey_jar() -> Path:
-    """The Lowkey Vault jar: LOWKEY_VAULT_JAR, the cached download, or a fresh fetch."""
-    override = os.environ.get("LOWKEY_VAULT_JAR")
-    if override:
-        if not Path(override).is_file():
-            raise EmulatorStartError(f"LOWKEY_VAULT_JAR={override} does not exist")
-        return Path(override)
-    version = read_versions()["LOWKEY_VAULT_VERSION"]
-    jar = cache_dir() / "bin" / f"lowkey-vault-{version}.jar"
-    if jar.is_file():
-        return jar
-    result = subprocess.run([str(FETCH_SCRIPT)], capture_output=True, text=True, timeout=900, check=False)
-    if jar.is_file():
-        return jar
-    marker = jar.with_suffix(".unavailable")
-    if marker.exists():
-        raise EmulatorUnavailable(marker.read_text().strip())
-    raise EmulatorStartError(
-        f"tools/fetch-lowkey-vault.sh failed (exit {result.returncode}): {result.stderr.strip()[-1500:]}"
-    )
-
-
-def _java_major(java: str) -> int | None:
-    try:
-        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, check=False).stderr
-    except OSError:
-        return None
-    found = re.search(r'version "(\d+)', out)
-    return int(found.group(1)) if found else None
-
-
-def find_java() -> str:
-    """A java of at least JAVA_MAJOR_NEEDED: CONFIG_MANAGER_JAVA, JAVA_HOME, the Temurin JDK, PATH."""
-    candidates = [os.environ.get("CONFIG_MANAGER_JAVA", "")]
-    if os.environ.get("JAVA_HOME"):
-        candidates.append(str(Path(os.environ["JAVA_HOME"]) / "bin" / "java"))
-    candidates += [*JAVA_CANDIDATES, shutil.which("java") or ""]
-    seen: list[str] = []
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            major = _java_major(candidate)
-            seen.append(f"{candidate} ({major})")
-            if major is not None and major >= JAVA_MAJOR_NEEDED:
-                return candidate
-    raise EmulatorStartError(
-        f"java {JAVA_MAJOR_NEEDED} or newer not found (Lowkey Vault needs it); tried: {', '.join(seen) or 'none'}; "
-        "set CONFIG_MANAGER_JAVA or JAVA_HOME"
-    )
-
-
-
-class EmulatorTokenCredential:
-    """A TokenCredential that asks the emulator's token endpoint for a token (as a managed identity would)."""
-
-    def __init__(self, token_url: str) -> None:
-        self.token_url = token_url
-        self.calls = 0
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        resource = (scopes[0] if scopes else "https://vault.azure.net").removesuffix("/.default")
-        url = f"{self.token_url}?{urllib.parse.urlencode({'resource': resource, 'api-version': '2019-08-01'})}"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body = json.load(response)
-        self.calls += 1
-        expires = int(body.get("expires_on") or time.time() + 3600)
-        return AccessToken(str(body["access_token"]), expires)
-
-    def __repr__(self) -> str:
-        return f"EmulatorTokenCredential({self.token_url!r})"
+def server_binary(build_missing: bool = True) -> Path:
+    """Our server's binary for the current source, built with tools/build-binaries.sh when missing."""
+    path = cache_dir() / "bin" / f"azure-keyvault-src-{source_hash()}"
+    if os.access(path, os.X_OK):
+        return path
+    if not build_missing:
+        raise KeyVaultStartError(f"the Key Vault test server is not built (expected {path}); run tools/build-binaries.sh azure-keyvault")
+    result = subprocess.run([str(BUILD_SCRIPT), "azure-keyvault"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, timeout=1800, check=False)
+    if result.returncode != 0 or not os.access(path, os.X_OK):
+        raise KeyVaultStartError(f"tools/build-binaries.sh azure-keyvault failed (exit {result.returncode}): {result.stderr[-1500:]}")
+    return path
 
 
 class RefusingCredential:
@@ -141,27 +83,100 @@ class RefusingCredential:
         raise ClientAuthenticationError("refused by the identity provider")
 
 
+class AzureVault(Protocol):
+    """What the Azure tests use of either server."""
+
+    kind: str
+    has_knobs: bool
+    vault_url: str
+    ca_file: Path
+    credential: Any
+
+    @property
+    def client_kwargs(self) -> dict[str, Any]: ...
+
+    def managed_identity_env(self) -> dict[str, str]: ...
+
+    def freeze(self) -> None: ...
+
+    def thaw(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
-class LowkeyVault:
-    """A running Lowkey Vault: where it is, how to trust it, how to get a token."""
+class KeyVaultServer:
+    """Our running server: where it is, how to trust it, and its test knobs (``/_admin``)."""
 
     vault_url: str
-    token_url: str
-    metadata_url: str
+    authority_host: str
+    tenant_id: str
+    identity_endpoint: str
+    identity_header: str
+    admin_token: str
     ca_file: Path
     folder: Path
     process: subprocess.Popen[bytes]
     log_file: Path
     started_in: float = 0.0
-    credential: EmulatorTokenCredential = field(init=False)
+    credential: Any = field(init=False)
+    kind = "config-manager Key Vault test server (tools/azure-keyvault, on azsecrets/fake)"
+    has_knobs = True
 
     def __post_init__(self) -> None:
-        self.credential = EmulatorTokenCredential(self.token_url)
+        self.add_principal(TEST_CLIENT_ID, secret=self.admin_token)
+        self.credential = self.client_secret_credential(TEST_CLIENT_ID, self.admin_token)
 
     @property
     def client_kwargs(self) -> dict[str, Any]:
-        """What ``AzureKeyVaultSecrets`` / ``SecretClient`` need to talk to the emulator."""
-        return {"connection_verify": str(self.ca_file), "api_version": API_VERSION}
+        """What ``AzureKeyVaultSecrets`` / ``SecretClient`` need to talk to the server."""
+        return {"connection_verify": str(self.ca_file)}
+
+    def client_secret_credential(self, client_id: str, secret: str) -> TokenCredential:
+        """azure-identity's ClientSecretCredential, pointed at this server's authority."""
+        from azure.identity import ClientSecretCredential
+
+        return ClientSecretCredential(self.tenant_id, client_id, secret, authority=self.authority_host,
+                                      disable_instance_discovery=True, connection_verify=str(self.ca_file))
+
+    def managed_identity_env(self) -> dict[str, str]:
+        """The App Service-style variables that make ManagedIdentityCredential ask this server."""
+        return {"IDENTITY_ENDPOINT": self.identity_endpoint, "IDENTITY_HEADER": self.identity_header,
+                "REQUESTS_CA_BUNDLE": str(self.ca_file)}
+
+    # ------------------------------------------------------------------ knobs
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.vault_url}/_admin/{path}", data=data, method=method,
+                                         headers={"X-Admin-Token": self.admin_token, "Content-Type": "application/json"})
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raise KeyVaultStartError(f"admin {method} {path}: HTTP {exc.code} {exc.read()[:300]!r}") from exc
+        return json.loads(raw) if raw else None
+
+    def add_principal(self, client_id: str, *, secret: str = "", managed: bool = False,
+                      federated: list[dict[str, Any]] | None = None, permissions: list[str] | None = None) -> None:
+        """Register an application (secret or federated credentials) or a managed identity."""
+        self.admin("POST", "principals", {"clientId": client_id, "secret": secret, "managed": managed,
+                                          "federated": federated or [], "permissions": permissions or []})
+
+    def set_faults(self, *rules: dict[str, Any]) -> None:
+        """Replace the fault rules: {"operation", "status", "code", "retryAfter", "delayMs", "times"}."""
+        self.admin("PUT", "faults", list(rules))
+
+    def clear_faults(self) -> None:
+        self.admin("DELETE", "faults")
+
+    def settings(self, *, page_size: int = 0, token_lifetime_seconds: int = 0) -> None:
+        self.admin("PUT", "settings", {"pageSize": page_size, "tokenLifetimeSeconds": token_lifetime_seconds})
+
+    def requests(self, reset: bool = False) -> dict[str, int]:
+        """Requests served since the last reset, by operation ("Client.GetSecret", "Token", ...)."""
+        return dict(self.admin("GET", "requests?reset=1" if reset else "requests"))
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -177,9 +192,9 @@ class LowkeyVault:
 
     def stop(self) -> None:
         if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
             try:
-                self.process.send_signal(signal.SIGCONT)
-                self.process.terminate()
                 self.process.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.process.kill()
@@ -187,92 +202,56 @@ class LowkeyVault:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _http(url: str, timeout: float = 3.0, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-            return int(response.status), response.read()
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), b""
-
-
-def start_lowkey_vault(timeout: float = START_TIMEOUT) -> LowkeyVault:
-    """Start Lowkey Vault on free loopback ports, export its certificate; bounded by ``timeout``."""
-    jar = lowkey_jar()
-    java = find_java()
-    folder = Path(tempfile.mkdtemp(prefix="cm-lowkey-"))
-    port, token_port = free_port(), free_port()
-    log_file = folder / "lowkey.log"
+def start_key_vault_server(timeout: float = START_TIMEOUT, extra_hosts: tuple[str, ...] = ()) -> KeyVaultServer:
+    """Start our server on a free loopback port; bounded by ``timeout``."""
+    binary = server_binary()
+    folder = Path(tempfile.mkdtemp(prefix="cm-azure-kv-"))
+    log_file = folder / "server.log"
+    ready = folder / "ready.json"
     started = time.monotonic()
+    args = [str(binary), "-state-dir", str(folder)]
+    for host in extra_hosts:
+        args += ["-host", host]
     with log_file.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                java, "-Xmx512m", "-jar", str(jar), f"--server.port={port}", f"--app.token.port={token_port}",
-                "--LOWKEY_VAULT_RELAXED_PORTS=true", "--server.address=127.0.0.1",
-            ],
-            stdout=log, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True,
-        )
-    meta = f"http://127.0.0.1:{token_port}/metadata"
-    server = LowkeyVault(
-        vault_url=f"https://localhost:{port}", token_url=f"{meta}/identity/oauth2/token", metadata_url=meta,
-        ca_file=folder / "lowkey-vault-ca.pem", folder=folder, process=process, log_file=log_file,
-    )
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() - started > timeout:
+            tail = log_file.read_text(errors="replace")[-1500:]
+            if process.poll() is None:
+                process.kill()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise KeyVaultStartError(f"azure-keyvault did not become ready within {timeout:.0f}s (exit {process.poll()}); log:\n{tail}")
+        time.sleep(0.05)
+    info = json.loads(ready.read_text())
     try:
-        deadline = started + timeout
-        password: bytes | None = None
-        while password is None:
-            if process.poll() is not None:
-                raise EmulatorStartError(f"Lowkey Vault exited with code {process.returncode}; log tail:\n{server.log_tail()}")
-            try:
-                status, body = _http(f"{meta}/default-cert/password")
-                if status == 200:
-                    password = body.strip()
-            except OSError:
-                pass
-            if password is None:
-                if time.monotonic() > deadline:
-                    raise EmulatorStartError(
-                        f"Lowkey Vault's metadata port {token_port} did not answer within {timeout:.0f}s; "
-                        f"log tail:\n{server.log_tail()}"
-                    )
-                time.sleep(0.5)
-        status, p12 = _http(f"{meta}/default-cert/lowkey-vault.p12")
-        if status != 200:
-            raise EmulatorStartError(f"Lowkey Vault did not serve its certificate (HTTP {status})")
-        _, cert, extra = pkcs12.load_key_and_certificates(p12, password or None)
-        if cert is None:
-            raise EmulatorStartError("Lowkey Vault's PKCS#12 holds no certificate")
-        server.ca_file.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in [cert, *(extra or [])]))
-        context = ssl.create_default_context(cafile=str(server.ca_file))
-        while True:
-            try:
-                if _http(f"https://localhost:{port}/ping", context=context)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise EmulatorStartError(
-                    f"Lowkey Vault's HTTPS port {port} was not ready (trusting its exported certificate) within "
-                    f"{timeout:.0f}s; log tail:\n{server.log_tail()}"
-                )
-            time.sleep(0.5)
-        server.started_in = time.monotonic() - started
+        server = KeyVaultServer(
+            vault_url=info["vault_url"], authority_host=info["authority_host"], tenant_id=info["tenant_id"],
+            identity_endpoint=info["identity_endpoint"], identity_header=info["identity_header"],
+            admin_token=info["admin_token"], ca_file=Path(info["ca_file"]), folder=folder, process=process,
+            log_file=log_file, started_in=time.monotonic() - started,
+        )
     except BaseException:
-        server.stop()
+        process.kill()
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     return server
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    jar = os.environ.get("LOWKEY_VAULT_JAR")
+    if jar:
+        return f"azure tests: Lowkey Vault from LOWKEY_VAULT_JAR={jar} (tests needing our server's knobs are skipped)"
+    return "azure tests: config-manager Key Vault test server (tools/azure-keyvault, the SDK's azsecrets/fake + our endpoints)"
+
+
 @pytest.fixture(scope="session")
-def lowkey_vault() -> Iterator[LowkeyVault]:
-    """Lowkey Vault for the session; skipped (or failed with CONFIG_MANAGER_REQUIRE_AZURE=1) when not to be had."""
+def azure_vault() -> Iterator[AzureVault]:
+    """The Key Vault server for the session: Lowkey Vault when LOWKEY_VAULT_JAR is set, else ours."""
+    server: AzureVault
     try:
-        server = start_lowkey_vault()
-    except EmulatorUnavailable as exc:
-        if os.environ.get("CONFIG_MANAGER_REQUIRE_AZURE") in ("1", "true", "yes"):
-            pytest.fail(f"lowkey_vault: {exc}", pytrace=False)
-        pytest.skip(f"Azure Key Vault emulator not available here: {exc}")
-    except EmulatorStartError as exc:
-        pytest.fail(f"lowkey_vault: {exc}", pytrace=False)
+        server = start_lowkey_vault() if os.environ.get("LOWKEY_VAULT_JAR") else start_key_vault_server()
+    except (EmulatorStartError, KeyVaultStartError) as exc:
+        pytest.fail(f"azure_vault: {exc}", pytrace=False)
     try:
         yield server
     finally:
@@ -280,11 +259,27 @@ def lowkey_vault() -> Iterator[LowkeyVault]:
 
 
 @pytest.fixture()
-def lowkey_managed_identity_env(lowkey_vault: LowkeyVault, monkeypatch: pytest.MonkeyPatch) -> LowkeyVault:
-    """Environment for DefaultAzureCredential's managed-identity path pointing at the emulator."""
-    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"):
+def azure_knobs(azure_vault: AzureVault) -> Iterator[KeyVaultServer]:
+    """Our server with clean faults and counters; skipped (saying why) when the session runs on Lowkey Vault."""
+    if not isinstance(azure_vault, KeyVaultServer):
+        pytest.skip(f"needs the test knobs of tools/azure-keyvault; this session runs on {azure_vault.kind}")
+    azure_vault.clear_faults()
+    azure_vault.requests(reset=True)
+    try:
+        yield azure_vault
+    finally:
+        azure_vault.clear_faults()
+        azure_vault.settings(page_size=25, token_lifetime_seconds=3600)
+
+
+@pytest.fixture()
+def managed_identity_env(azure_vault: AzureVault, monkeypatch: pytest.MonkeyPatch) -> AzureVault:
+    """Environment for DefaultAzureCredential's managed-identity path pointing at the server."""
+    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE",
+                 "AZURE_AUTHORITY_HOST", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("IDENTITY_ENDPOINT", lowkey_vault.token_url)
-    monkeypatch.setenv("IMDS_ENDPOINT", lowkey_vault.metadata_url.rsplit("/metadata", 1)[0])
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(lowkey_vault.ca_file))
-    return lowkey_vault
+    for name, value in azure_vault.managed_identity_env().items():
+        monkeypatch.setenv(name, value)
+    if isinstance(azure_vault, KeyVaultServer):
+        azure_vault.add_principal("system-assigned", managed=True)
+    return azure_vault

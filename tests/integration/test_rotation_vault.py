@@ -1,6 +1,5 @@
 """Rotation written back to a real HashiCorp Vault (KV v2, property inside a secret), and the signed HTTP
-notification received by a real HTTP server. (Azure write-back goes through the same provider interface;
-the Azure emulator is not available on this machine, so it is covered only by the provider's unit tests.)
+notification received by a real HTTP server. (Azure write-back: tests/integration/test_managedsecret_azure.py.)
 """
 
 from __future__ import annotations

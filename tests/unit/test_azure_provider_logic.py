@@ -39,7 +39,7 @@ class _Response:
 
 
 def _http_error(cls: type[az.HttpResponseError], status: int) -> az.HttpResponseError:
-    return cls(response=_Response(status))  # type: ignore[arg-type]
+    return cls(response=_Response(status))
 
 
 def _translate(exc: BaseException) -> Exception:
@@ -138,3 +138,15 @@ def test_incomplete_or_conflicting_credential_settings_are_named() -> None:
                              client_secret="s", managed_identity_client_id="mi")
     with pytest.raises(ConfigurationError, match="https"):
         AzureKeyVaultSecrets("http://kv.example/", managed_identity_client_id="mi")
+
+
+class _DisabledResponse(_Response):
+    def text(self) -> str:
+        return ('{"error": {"code": "Forbidden", "message": "Operation get is not allowed on a disabled secret.",'
+                ' "innererror": {"code": "SecretDisabled"}}}')
+
+
+def test_a_disabled_secret_is_named_as_such_not_as_a_permission_problem() -> None:
+    err = _translate(az.HttpResponseError(response=_DisabledResponse(403)))
+    assert type(err) is ProviderError and "disabled" in str(err) and "(HTTP 403, Forbidden)" in str(err)
+    assert type(_translate(_http_error(az.HttpResponseError, 403))) is PermissionDeniedError

@@ -122,9 +122,10 @@ class KubeApi:
         return parsed
 
     def get_text(self, path: str) -> str:
-        """GET a non-JSON endpoint (e.g. the apiserver's /metrics); not counted as a resource request."""
+        """GET a raw document (the apiserver's /metrics, its OIDC discovery); not counted as a resource request."""
         method_, url, headers_, body_, post = self._client.param_serialize(
-            "GET", path, header_params={"Accept": "text/plain"}, auth_settings=["BearerToken"])
+            "GET", path, header_params={"Accept": "text/plain, application/json;q=0.9, */*;q=0.8"},
+            auth_settings=["BearerToken"])
         response = self._client.call_api(method_, url, headers_, body_, post, _request_timeout=30)
         data = response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status <= 299:

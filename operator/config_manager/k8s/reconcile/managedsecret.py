@@ -46,12 +46,17 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
         provider = ctx.provider(store)
     data: dict[str, bytes] = {}
     reads = 0
+    # A forced sync reads each distinct remote key afresh once; further references to it (a property of
+    # the same key, an extract of it) share that read instead of reading it again.
+    read_afresh: set[tuple[str, str | None]] = set()
 
     def read(ref: RemoteRef, field: str) -> Any:
         nonlocal reads
+        first = (ref.key, ref.version) not in read_afresh
+        read_afresh.add((ref.key, ref.version))
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec),
                              refused=lambda message: InvalidSpecError(field, message)):
-            value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh)
+            value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh and first)
             reads += fetched
             REDACTOR.add(value.value)
             return value.value

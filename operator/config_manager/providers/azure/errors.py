@@ -28,6 +28,11 @@ def _code(exc: az.HttpResponseError) -> str:
     return str(code) if code else ""
 
 
+def _inner_code(exc: az.HttpResponseError) -> str:
+    inner = getattr(getattr(exc, "error", None), "innererror", None) or {}
+    return str(inner.get("code") or "") if isinstance(inner, dict) else ""
+
+
 def _status_text(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     code = _code(exc) if isinstance(exc, az.HttpResponseError) else ""
@@ -72,6 +77,8 @@ def translate(
         code = getattr(exc, "status_code", None) or 0
         if code == 401:
             return AuthenticationError(f"{what} failed: credentials refused{status}", PROVIDER)
+        if code == 403 and _inner_code(exc) == "SecretDisabled":
+            return ProviderError(f"{what} failed: the secret (or that version) is disabled in the vault{status}", PROVIDER)
         if code == 403:
             return PermissionDeniedError(f"{what} failed: permission denied{status}", PROVIDER)
         if code == 404 and key:

@@ -253,7 +253,9 @@ class AzureKeyVaultSecrets(SecretProvider):
                 az.ResourceNotFoundError("no versions"), operation="listing versions of", key=key, name=name,
                 where=self._where(),
             )
-        items.sort(key=lambda p: (p.created_on is None, p.created_on, p.version or ""))
+        # Azure gives creation times in whole seconds: versions made within one second keep the order the
+        # service listed them in (a stable sort), rather than an order made up from their random ids.
+        items.sort(key=lambda p: (p.created_on is None, p.created_on))
         return [p.version for p in items if p.version]
 
     def metadata(self, key: str) -> dict[str, str]:

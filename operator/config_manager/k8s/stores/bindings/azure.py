@@ -15,6 +15,33 @@ from . import CredentialRef
 
 BASE = "spec.provider.azure"
 
+#: Azure AD authority of each of Azure's own clouds (environmentType); AzureStackCloud names its own.
+AZURE_AUTHORITIES = {
+    "PublicCloud": "login.microsoftonline.com",
+    "USGovernmentCloud": "login.microsoftonline.us",
+    "ChinaCloud": "login.chinacloudapi.cn",
+    "GermanCloud": "login.microsoftonline.de",
+}
+
+
+def azure_authority(spec: Mapping[str, Any], base: str) -> dict[str, Any]:
+    """The credential settings for the store's cloud: ``authority`` and, off Azure's clouds, no instance discovery.
+
+    Instance discovery asks Azure's public cloud whether an authority is known; for an Azure Stack Hub (or any
+    private authority) the answer is no, so it is turned off for AzureStackCloud, as Azure Stack requires.
+    """
+    environment = spec.get("environmentType") or "PublicCloud"
+    if environment == "AzureStackCloud":
+        endpoint = str((spec.get("customCloudConfig") or {}).get("activeDirectoryEndpoint") or "")
+        if not endpoint.startswith("https://"):
+            raise StoreNotReadyError(f"{base}.customCloudConfig.activeDirectoryEndpoint: an https URL is required "
+                                     "when environmentType is AzureStackCloud")
+        return {"authority": endpoint.rstrip("/"), "disable_instance_discovery": True}
+    if environment not in AZURE_AUTHORITIES:
+        raise StoreNotReadyError(f"{base}.environmentType: unknown cloud {environment!r} "
+                                 f"(one of {', '.join([*AZURE_AUTHORITIES, 'AzureStackCloud'])})")
+    return {"authority": AZURE_AUTHORITIES[environment]}
+
 
 @dataclass(frozen=True)
 class AzureBinding:
@@ -37,11 +64,14 @@ class AzureBinding:
         auth_type = spec.get("authType") or "ServicePrincipal"
         credential: Any
         if auth_type == "ServicePrincipal":
+            if not spec.get("tenantId"):
+                raise StoreNotReadyError(f"{BASE}.tenantId: a ServicePrincipal needs the tenant (directory) ID")
             refs = ref_at(spec, "authSecretRef")
             credential = identity.ClientSecretCredential(
                 tenant_id=str(spec.get("tenantId") or ""),
                 client_id=creds.text(f"{BASE}.authSecretRef.clientId", ref_at(refs, "clientId")),
                 client_secret=creds.text(f"{BASE}.authSecretRef.clientSecret", ref_at(refs, "clientSecret")),
+                **azure_authority(spec, BASE),
             )
         elif auth_type == "ManagedIdentity":
             credential = identity.ManagedIdentityCredential(client_id=spec.get("identityId") or None)
@@ -50,7 +80,8 @@ class AzureBinding:
             if not spec.get("tenantId") or not spec.get("identityId"):
                 raise StoreNotReadyError(f"{BASE}: WorkloadIdentity needs tenantId and identityId (the application's client ID)")
             credential = identity.ClientAssertionCredential(
-                tenant_id=str(spec["tenantId"]), client_id=str(spec["identityId"]), func=lambda: jwt)
+                tenant_id=str(spec["tenantId"]), client_id=str(spec["identityId"]), func=lambda: jwt,
+                **azure_authority(spec, BASE))
         return {"vault_url": spec.get("vaultUrl"), "credential": credential}
 
 
