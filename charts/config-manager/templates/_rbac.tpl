@@ -1,6 +1,6 @@
 {{- /*
 RBAC rules, split by where they apply. Every verb below is one the operator's code issues (see
-operator/config_manager/k8s/: kubeapi.py for our requests, handlers.py for kopf's watches); docs/security.md
+operator/config_manager/k8s/: api/client.py for our requests, watch/handlers.py for kopf's watches); docs/security.md
 explains each rule. No wildcard verbs or resources anywhere (checked by tests/unit/test_chart_render.py).
 */}}
 
@@ -52,7 +52,7 @@ served namespace in namespaced scope (so nothing outside those namespaces is gra
 {{- end }}
 {{- if .Values.rbac.serviceAccountTokens }}
 # TokenRequest for the ServiceAccount a SecretStore names (Vault Kubernetes auth, Azure workload
-# identity); tokens are short-lived and never for the Kubernetes API's own audience (k8s/stores.py).
+# identity); tokens are short-lived and never for the Kubernetes API's own audience (k8s/stores/credentials.py).
 - apiGroups: [""]
   resources: ["serviceaccounts/token"]
   verbs: ["create"]

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .client import ApiError, KubeApi
@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 class EventRecorder:
     """Posts core/v1 Events with de-duplication. Thread-safe."""
 
-    def __init__(self, api: KubeApi, instance: str = "", window: float = 600.0) -> None:
+    def __init__(self, api: KubeApi, instance: str = "", window: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.api = api
+        self._clock = clock  # monotonic seconds: identical Events are posted once per ``window``
         self.instance = instance or f"{COMPONENT}-{uuid.uuid4().hex[:8]}"
         self.window = window
         self._recent: dict[tuple[str, str, str], float] = {}
@@ -36,7 +38,7 @@ class EventRecorder:
         """Post an Event about ``obj`` unless the same one was posted within the window."""
         meta = obj.get("metadata") or {}
         key = (str(meta.get("uid")), reason, message)
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             if now - self._recent.get(key, -1e18) < self.window:
                 return False

@@ -57,9 +57,10 @@ class FakeKubeApi(KubeApi):
         found = self.objects.get((resource, namespace or "", name))
         return copy.deepcopy(found) if found is not None else None
 
-    def writes(self) -> int:
-        """Requests that changed something (create, patch, update, delete), by this client."""
-        return sum(n for (verb, _r), n in self.counts().items() if verb.split("/")[0] in ("create", "patch", "update", "delete"))
+    def listed(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Stored objects of ``resource`` (not counted)."""
+        return [copy.deepcopy(o) for (r, ns, _n), o in sorted(self.objects.items())
+                if r == resource and (namespace is None or ns == namespace)]
 
     # -- transport ------------------------------------------------------------------------------------
 
@@ -101,11 +102,16 @@ class FakeKubeApi(KubeApi):
         if method == "POST":
             if sub == "token":
                 return {"status": {"token": f"fake-token-for-{namespace}-{name}"}}
-            new_name = str(((body or {}).get("metadata") or {}).get("name"))
+            created = copy.deepcopy(dict(body))
+            meta = created.setdefault("metadata", {})
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
+            new_name = str(meta.get("name"))
             if (plural, namespace, new_name) in self.objects:
                 raise ApiError(409, "AlreadyExists", f"{plural} {new_name!r} already exists")
-            created = self._stamp(plural, copy.deepcopy(dict(body)))
-            created["metadata"]["namespace"] = namespace or created["metadata"].get("namespace")
+            created = self._stamp(plural, created)
+            if namespace:
+                created["metadata"]["namespace"] = namespace
             self.objects[(plural, namespace, new_name)] = created
             return copy.deepcopy(created)
         if current is None:

@@ -18,7 +18,7 @@ How it works (the algorithm of client-go's leaderelection, written for our clien
   reconciles finished, so a standby takes over within one ``retry_period`` instead of a lease duration.
 
 The elector only says who leads (``on_started`` / ``on_stopped`` callbacks, the ``configmanager_leader``
-gauge); the runtime gates the work queue with it. Requests go through ``KubeApi`` (counted as
+gauge); ``app.Operator`` gates the work queue with it. Requests go through ``KubeApi`` (counted as
 ``resource="leases"``) on a thread of its own, so a busy reconcile pool never delays a renewal.
 """
 

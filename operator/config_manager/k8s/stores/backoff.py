@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -22,8 +23,10 @@ class _State:
 class Backoff:
     """Per-key failure counters and "retry not before" times. Thread-safe."""
 
-    def __init__(self, base: float = 2.0, cap: float = 300.0, jitter: float = 0.2) -> None:
+    def __init__(self, base: float = 2.0, cap: float = 300.0, jitter: float = 0.2,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.base = base
+        self._clock = clock  # monotonic seconds; injected by tests
         self.cap = cap
         self.jitter = jitter
         self._states: dict[str, _State] = {}
@@ -37,7 +40,7 @@ class Backoff:
 
     def failure(self, key: str, now: float | None = None) -> float:
         """Record a failure of ``key``; returns the delay before the next attempt (jittered, capped)."""
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         with self._lock:
             state = self._states.setdefault(key, _State())
             if now >= state.not_before:  # concurrent failures inside one window count once
@@ -54,7 +57,7 @@ class Backoff:
 
     def remaining(self, key: str, now: float | None = None) -> float:
         """Seconds until ``key`` may be called again (0 when not backing off)."""
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         with self._lock:
             state = self._states.get(key)
             return max(0.0, state.not_before - now) if state else 0.0

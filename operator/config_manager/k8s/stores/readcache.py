@@ -33,8 +33,10 @@ class _Flight:
 class ProviderCache:
     """Thread-safe cache of providers and of recent reads."""
 
-    def __init__(self, ttl: float = 30.0, backoff: Backoff | None = None) -> None:
+    def __init__(self, ttl: float = 30.0, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
+        self._clock = clock  # monotonic seconds: answers expire ``ttl`` after they arrived
         self.backoff = backoff or Backoff()
         self._providers: dict[str, tuple[str, SecretProvider]] = {}
         self._flights: dict[tuple[str, str, str | None], _Flight] = {}
@@ -99,7 +101,7 @@ class ProviderCache:
                 f"store backing off for {waiting:.0f}s after: {last}" if last else f"store backing off for {waiting:.0f}s"
             )
         key = (store_key, ref.key, ref.version)
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             flight = self._flights.get(key)
             leader = False
@@ -139,6 +141,6 @@ class ProviderCache:
         self.backoff.success(store_key)
         self._last_error.pop(store_key, None)
         flight.value = value
-        flight.expires = time.monotonic() + self.ttl
+        flight.expires = self._clock() + self.ttl
         flight.done.set()
         return value, True

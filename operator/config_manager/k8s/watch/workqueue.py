@@ -33,8 +33,10 @@ Reconcile = Callable[[Any, str], "float | None"]
 class WorkQueue:
     """Delayed, de-duplicated queue of keys processed by a bounded pool."""
 
-    def __init__(self, reconcile: Callable[[Any, str], float | None], workers: int = 8) -> None:
+    def __init__(self, reconcile: Callable[[Any, str], float | None], workers: int = 8,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._reconcile = reconcile
+        self._clock = clock  # monotonic seconds; injected by tests
         self._workers = workers
         self._heap: list[tuple[float, int, Hashable]] = []
         self._due: dict[Hashable, float] = {}
@@ -74,7 +76,7 @@ class WorkQueue:
                 if self._dirty.get(key) != "sync":
                     self._dirty[key] = reason
                 return
-        due = time.monotonic() + max(0.0, delay)
+        due = self._clock() + max(0.0, delay)
         current = self._due.get(key)
         if current is not None and current <= due:
             if reason == "sync":
@@ -98,7 +100,7 @@ class WorkQueue:
 
     def due_in(self, key: Hashable) -> float | None:
         due = self._due.get(key)
-        return None if due is None else due - time.monotonic()
+        return None if due is None else due - self._clock()
 
     async def start(self, paused: bool = False) -> None:
         self._loop = asyncio.get_running_loop()
@@ -149,7 +151,7 @@ class WorkQueue:
             if not self._active.is_set():
                 await self._active.wait()
                 continue
-            now = time.monotonic()
+            now = self._clock()
             while self._heap:
                 due, _, key = self._heap[0]
                 if self._due.get(key) != due:
