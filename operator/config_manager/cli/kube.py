@@ -15,12 +15,11 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from ..k8s.api.resources import CONFIG_BUNDLE, GROUP, KIND_BY_PLURAL, MANAGED_SECRET, VERSION
 from . import output
 from .errors import CLUSTER, FAILED, CliError
 
-GROUP = "configmanager.io"
-VERSION = "v1alpha1"
-KINDS = {"managedsecrets": "ManagedSecret", "configbundles": "ConfigBundle"}
+KINDS = {MANAGED_SECRET: KIND_BY_PLURAL[MANAGED_SECRET], CONFIG_BUNDLE: KIND_BY_PLURAL[CONFIG_BUNDLE]}
 
 
 # --------------------------------------------------------------------------------------------- status

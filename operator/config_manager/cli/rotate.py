@@ -18,12 +18,13 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from ..k8s.api.resources import GROUP, PLURAL_BY_KIND, SYNCED_KINDS, VERSION
 from . import output
 from .errors import CLUSTER, FAILED, NOT_FOUND, USAGE, CliError
-from .kube import GROUP, VERSION, _api
+from .kube import _api
 
 ANN_ROTATE = f"{GROUP}/rotate"
-KINDS = {"ManagedSecret": "managedsecrets", "ConfigBundle": "configbundles"}
+KINDS = {kind: PLURAL_BY_KIND[kind] for kind in SYNCED_KINDS}
 ALIASES = {"managedsecret": "ManagedSecret", "managedsecrets": "ManagedSecret", "ms": "ManagedSecret",
            "configbundle": "ConfigBundle", "configbundles": "ConfigBundle", "cb": "ConfigBundle", "cfgb": "ConfigBundle"}
 

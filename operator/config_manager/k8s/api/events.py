@@ -16,7 +16,7 @@ from typing import Any
 
 from .client import ApiError, KubeApi
 from .conditions import now_iso
-from .resources import COMPONENT
+from .resources import COMPONENT, EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class EventRecorder:
             "count": 1,
         }
         try:
-            self.api.create("events", namespace, body)
+            self.api.create(EVENTS, namespace, body)
         except ApiError as exc:
             log.warning("could not post Event %s for %s/%s: %s", reason, namespace, meta.get("name"), exc.reason)
             return False

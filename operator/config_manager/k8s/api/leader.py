@@ -38,6 +38,7 @@ from typing import Any
 
 from .. import metrics
 from .client import ApiError, KubeApi
+from .resources import LEASES
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +126,11 @@ class LeaderElector:
     # -- one round trip (blocking; runs on the elector's thread) --------------------------------------
 
     def _path(self, name: str | None = None) -> str:
-        return KubeApi.path("leases", self.settings.namespace, name)
+        return KubeApi.path(LEASES, self.settings.namespace, name)
 
     def _get(self) -> dict[str, Any] | None:
         try:
-            return self.api.request("get", "GET", "leases", self._path(self.settings.name),
+            return self.api.request("get", "GET", LEASES, self._path(self.settings.name),
                                     timeout=self.settings.request_timeout)
         except ApiError as exc:
             if exc.status == 404:
@@ -167,7 +168,7 @@ class LeaderElector:
                     "spec": self._spec(None),
                 }
                 try:
-                    created = self.api.request("create", "POST", "leases", self._path(), body=body,
+                    created = self.api.request("create", "POST", LEASES, self._path(), body=body,
                                                query={"fieldManager": "config-manager"},
                                                timeout=self.settings.request_timeout)
                 except ApiError as exc:
@@ -188,7 +189,7 @@ class LeaderElector:
             body = dict(lease)
             body["spec"] = self._spec(spec)
             try:
-                updated = self.api.request("update", "PUT", "leases", self._path(self.settings.name), body=body,
+                updated = self.api.request("update", "PUT", LEASES, self._path(self.settings.name), body=body,
                                            query={"fieldManager": "config-manager"},
                                            timeout=self.settings.request_timeout)
             except ApiError as exc:
@@ -214,7 +215,7 @@ class LeaderElector:
             spec["renewTime"] = _now_rfc3339()
             body = dict(lease)
             body["spec"] = spec
-            self.api.request("update", "PUT", "leases", self._path(self.settings.name), body=body,
+            self.api.request("update", "PUT", LEASES, self._path(self.settings.name), body=body,
                              query={"fieldManager": "config-manager"}, timeout=self.settings.request_timeout)
             log.info("leader lease %s/%s released by %s", self.settings.namespace, self.settings.name,
                      self.settings.identity)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..api.resources import CONFIG_BUNDLE, MANAGED_SECRET
 from ..spec.managedsecret import (
     InvalidSpecError,
     ManagedSecretSpec,
@@ -44,7 +45,7 @@ def rotation_raw(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def managed_secret_subject(raw: Mapping[str, Any], spec: ManagedSecretSpec, *, interval_scale: float = 1.0) -> Subject:
     rotation = parse_rotation(raw, spec, interval_scale=interval_scale)
     changed = tuple(rotation.key_names) + tuple(k.previous_secret_key for k in rotation.keys if k.previous_secret_key)
-    return Subject("ManagedSecret", "managedsecrets", spec.store, spec.target.name, rotation, changed)
+    return Subject("ManagedSecret", MANAGED_SECRET, spec.store, spec.target.name, rotation, changed)
 
 
 def config_bundle_subject(raw: Mapping[str, Any], bundle_spec: Mapping[str, Any], *, secret_name: str, secret_key: str,
@@ -67,4 +68,4 @@ def config_bundle_subject(raw: Mapping[str, Any], bundle_spec: Mapping[str, Any]
     used = {stores[name] for name in rotation.key_names}
     if len(used) != 1:
         raise InvalidSpecError("spec.rotation.keys", "the rotated paths must all use one store (rotate the others from a second bundle)")
-    return Subject("ConfigBundle", "configbundles", used.pop(), secret_name, rotation, (secret_key,))
+    return Subject("ConfigBundle", CONFIG_BUNDLE, used.pop(), secret_name, rotation, (secret_key,))

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from ...errors import ProviderError, ProviderUnavailableError
 from ..api.client import ApiError, KubeApi
-from ..api.resources import ANN_OWNER, LABEL_MANAGED_BY, MANAGED_BY_VALUE
+from ..api.resources import ANN_OWNER, LABEL_MANAGED_BY, MANAGED_BY_VALUE, data_plural
 
 
 class KubeBlobStorage:
@@ -30,7 +30,7 @@ class KubeBlobStorage:
         self.name = name
         self.key = key
         self.kind = kind
-        self._resource = "secrets" if kind == "Secret" else "configmaps"
+        self._resource = data_plural(kind)
         self._lock = threading.RLock()
         self._seen_version: str | None = None  # resourceVersion at our last read; None: did not exist
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api.resources import ANN_DATA_HASH, ANN_MANAGED_KEYS, ANN_OWNER, GROUP
+from ..api.resources import ANN_DATA_HASH, ANN_MANAGED_KEYS, ANN_OWNER, GROUP, MANAGED_SECRET
 from ..hashing import data_hash
 
 ObjKey = tuple[str, str]  # (namespace, name)
@@ -123,7 +123,7 @@ class ClusterCache:
         """Replace our own object's cached body with a newer one (e.g. the answer to a status PATCH)."""
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        table = self.managed_secrets if plural == "managedsecrets" else self.bundles
+        table = self.managed_secrets if plural == MANAGED_SECRET else self.bundles
         with self.lock:
             current = table.get(key)
             if current is not None and (current.get("metadata") or {}).get("uid") != meta.get("uid"):

@@ -31,6 +31,7 @@ from ..api.resources import (
     LABEL_MANAGED_BY,
     LABEL_OWNER_KIND,
     MANAGED_BY_VALUE,
+    data_plural,
 )
 from ..hashing import data_hash, stable_json_hash
 from ..watch.cache import ClusterCache, ObjectInfo, project
@@ -122,7 +123,7 @@ class WriteOutcome:
 
 
 def _resource(kind: str) -> str:
-    return "secrets" if kind == "Secret" else "configmaps"
+    return data_plural(kind)
 
 
 def is_ours(info: ObjectInfo, desired: Desired) -> bool:
