@@ -128,6 +128,28 @@ class OperatorProcess:
                 counts[(m.group(2), m.group(1))] = float(m.group(3))
         return counts
 
+    def syncs(self, kind: str) -> float:
+        """Passes of ``kind`` that reached a Ready verdict (``configmanager_syncs_total``, every result): a
+        positive marker for an operator that serves only the test's namespace."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        pattern = re.compile(r'^configmanager_syncs_total\{kind="([^"]+)",result="[^"]+"\} (\S+)$')
+        return sum(float(m.group(2)) for m in map(pattern.match, text.splitlines()) if m and m.group(1) == kind)
+
+    def passes(self, kind: str, namespace: str, name: str) -> int:
+        """Finished reconcile passes of one object, from the work queue's DEBUG line for each pass."""
+        return self.log_text().count(f"reconciled {kind}/{namespace}/{name} (")
+
+    def wait_passes(self, kind: str, namespace: str, name: str, after: int, count: int = 1,
+                    timeout: float = 60.0) -> int:
+        """Wait until ``count`` more passes of the object than ``after`` have finished — the positive marker
+        to wait on before asserting that those passes wrote nothing. Returns the new pass count."""
+        def enough() -> int:
+            done = self.passes(kind, namespace, name)
+            return done if done >= after + count else 0
+
+        return wait_for(enough, timeout=timeout, what=f"{count} more reconcile pass(es) of {kind} {namespace}/{name}")
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 

@@ -6,7 +6,6 @@ this test's objects (the session operator is paused meanwhile, so two operators 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from config_manager.k8s.api.client import KubeApi
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
-from tests.integration.opkit import condition, managed_secret, wait_ready
+from tests.integration.opkit import condition, events_for, managed_secret, wait_ready
 
 pytestmark = pytest.mark.cluster
 
@@ -40,18 +39,20 @@ def delta(after: dict[tuple[str, str], float], before: dict[tuple[str, str], flo
 def test_requests_per_create_and_per_idle_refresh(kube: KubeApi, namespace: str, scoped_operator: OperatorProcess) -> None:
     make_local_store(kube, namespace, values={"k": "v"})
     wait_for(lambda: condition(kube.get("secretstores", namespace, "local")).get("status") == "True", what="store Ready")
-    time.sleep(1)
+    wait_for(lambda: events_for(kube, namespace, "local"), what="the store's Validated Event (its pass's last write)")
     before = scoped_operator.metrics()
     kube.create("managedsecrets", namespace, managed_secret("cost", data={"k": "k"}, refresh="5s"))
     wait_ready(kube, namespace, "cost")
-    time.sleep(1)
+    wait_for(lambda: events_for(kube, namespace, "cost"), what="the create pass's Event (its last write)")
     created = scoped_operator.metrics()
+    passes = scoped_operator.syncs("ManagedSecret")
     per_create = delta(created, before)
     writes = {k: v for k, v in per_create.items() if k[0] != "get"}
     assert writes == {("create", "secrets"): 1, ("patch/status", "managedsecrets"): 1, ("create", "events"): 1}, per_create
     assert per_create.get(("get", "secrets"), 0) <= 2, "store reads only (blob; key cached with the provider)"
 
-    time.sleep(11)  # two idle refreshes
+    # two idle refreshes (5s + jitter), then a third pass begun: the second one's requests are all counted
+    wait_for(lambda: scoped_operator.syncs("ManagedSecret") >= passes + 3, timeout=40, what="three more passes")
     idle = delta(scoped_operator.metrics(), created)
     assert {k: v for k, v in idle.items() if k[0] != "get"} == {}, idle
     assert 1 <= idle.get(("get", "secrets"), 0) <= 3, f"one store read per refresh: {idle}"

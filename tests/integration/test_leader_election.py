@@ -93,7 +93,9 @@ def test_one_replica_reconciles_and_the_standby_takes_over_after_sigkill(
         kube.create("managedsecrets", namespace, managed_secret(f"ms{i}", data={"v": f"k{i}"}))
     for i in range(OBJECTS):
         wait_ready(kube, namespace, f"ms{i}")
-    time.sleep(2)  # let any stray second writer show up
+    for i in range(OBJECTS):  # each create pass's last write is its Event; the standby has had the same events
+        wait_for(lambda i=i: any(e["reason"] == "Created" for e in events_for(kube, namespace, f"ms{i}")),
+                 what=f"ms{i}'s Created Event")
 
     # exactly one replica wrote
     assert writes(standby) == {}, f"the standby wrote: {writes(standby)}"
@@ -112,7 +114,7 @@ def test_one_replica_reconciles_and_the_standby_takes_over_after_sigkill(
     store.provider.set("k0", "value-0-changed")
     kube.patch("managedsecrets", namespace, "ms0", {"metadata": {"annotations": {"configmanager.io/force-sync": "1"}}})
     wait_for(lambda: (secret_data(kube, namespace, "ms0") or {}).get("v") == "value-0-changed", what="change synced")
-    time.sleep(2)
+    wait_for(lambda: any(e["reason"] == "Updated" for e in events_for(kube, namespace, "ms0")), what="ms0's Updated Event")
     assert writes(leader).get(("patch", "secrets")) == 1, writes(leader)
     assert writes(standby) == {}
 
@@ -129,7 +131,7 @@ def test_one_replica_reconciles_and_the_standby_takes_over_after_sigkill(
     # the new leader reconciles what it missed and rewrites nothing that was in sync
     kube.create("managedsecrets", namespace, managed_secret("after", data={"v": "k1"}))
     wait_ready(kube, namespace, "after")
-    time.sleep(3)
+    wait_for(lambda: any(e["reason"] == "Created" for e in events_for(kube, namespace, "after")), what="after's Created Event")
     for i in range(OBJECTS):
         assert kube.get("secrets", namespace, f"ms{i}")["metadata"]["resourceVersion"] == versions[i]  # type: ignore[index]
     new_writes = writes(standby)

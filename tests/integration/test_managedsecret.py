@@ -144,7 +144,8 @@ def test_provider_failure_keeps_last_good_secret_backs_off_and_recovers(kube: Ku
     kube.patch("secrets", namespace, "local-blob", {"data": {"secrets.enc": base64.b64encode(b"garbage").decode()}})
     failed = wait_ready(kube, namespace, "p", status="False", reason="ProviderError", timeout=30)
     assert "good" not in failed["status"]["conditions"][0]["message"] + failed["status"]["conditions"][1]["message"]
-    time.sleep(8)
+    running_operator.wait_passes("ManagedSecret", namespace, "p", running_operator.passes("ManagedSecret", namespace, "p"),
+                                 count=2, timeout=30)  # retries with backoff, each failing again
     assert secret_data(kube, namespace, "p") == {"k": "good"}, "last good value kept"
     assert "SyncFailed" in {e["reason"] for e in events_for(kube, namespace, "p")}
     kube.patch("secrets", namespace, "local-blob", {"data": blob["data"]})
@@ -232,12 +233,13 @@ def test_idle_refresh_writes_nothing(kube: KubeApi, namespace: str, running_oper
     make_local_store(kube, namespace, values={"k": "v"})
     kube.create("managedsecrets", namespace, managed_secret("idle", data={"k": "k"}, refresh="5s"))
     ms = wait_ready(kube, namespace, "idle")
-    time.sleep(2)
+    wait_for(lambda: events_for(kube, namespace, "idle"), what="the create pass's Event (its last write)")
     ms = kube.get("managedsecrets", namespace, "idle")
     secret = kube.get("secrets", namespace, "idle")
     assert ms is not None and secret is not None
     reads = ms["status"]["access"]["providerReads"]
-    time.sleep(12)  # two refreshes (5s + jitter)
+    passes = running_operator.passes("ManagedSecret", namespace, "idle")
+    running_operator.wait_passes("ManagedSecret", namespace, "idle", passes, count=2, timeout=30)  # two refreshes (5s + jitter)
     ms2 = kube.get("managedsecrets", namespace, "idle")
     secret2 = kube.get("secrets", namespace, "idle")
     assert ms2 is not None and secret2 is not None

@@ -153,7 +153,9 @@ def test_manual_rotation_writes_back_keeps_previous_and_restarts_only_users_of_t
     trigger_to_template = time.monotonic() - started
     status = wait_for(lambda: (s := rotation_status(kube, ns, "app")).get("count") == 1 and not s.get("pending") and s,
                       what="rotation recorded")
-    time.sleep(1.0)  # let the pass finish (Events) before counting
+    # the pass's last writes are its Events (Rotated, then WorkloadsRestarted): count once they are there
+    wait_for(lambda: {"Rotated", "WorkloadsRestarted"} <= {e["reason"] for e in events_for(kube, ns, "app")},
+             what="the rotation pass's Events")
     cost = writes(before, op.metrics())
     assert counter(op, ROTATED_BY_ANNOTATION) - rotations_before == 1
     assert counter(op, DEPLOYMENT_RESTARTS) - restarts_before == 2
@@ -247,7 +249,7 @@ def test_debounce_two_rotations_close_together_restart_once(kube: KubeApi, names
     wait_for(lambda: rotation_status(kube, ns, "deb").get("count") == 2, what="second rotation")
     assert generation(kube, ns, "web") == 1, "inside the debounce window nothing restarts yet"
     wait_for(lambda: template_annotation(kube, ns, "web", "deb"), timeout=15, what="debounced restart")
-    time.sleep(2.0)
+    wait_for(lambda: not rotation_status(kube, ns, "deb").get("pendingRestart"), what="the restart recorded in status")
     assert generation(kube, ns, "web") == 2, "two rotations, one restart"
     assert not rotation_status(kube, ns, "deb").get("pendingRestart")
 
@@ -346,7 +348,8 @@ def test_bundle_manual_rotation_by_cli_writes_back_keeps_previous_masks_and_rest
     status = wait_for(lambda: (s := bundle_rotation(kube, ns, "cfg")).get("count") == 1 and not s.get("pending") and s,
                       what="rotation recorded")
     assert isinstance(status, dict)
-    time.sleep(1.0)
+    wait_for(lambda: {"Rotated", "WorkloadsRestarted"} <= {e["reason"] for e in events_for(kube, ns, "cfg")},
+             what="the rotation pass's Events")
     cost = writes(before, op.metrics())
 
     config = bundle_config(kube, ns, "cfg-secret")

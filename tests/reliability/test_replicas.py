@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import random
 import re
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -114,7 +113,11 @@ def test_three_replicas_over_a_burst_with_a_failover_do_each_write_once(
     new_holder = wait_for(taken_over, timeout=30, what="a new lease holder")
     assert new_holder is not None
     wait_for(converged, timeout=120, interval=1.0, what="all changes synced after the failover")
-    time.sleep(3)  # room for a stray second write to show up
+    # the new leader had every change queued while it stood by: once it has passed each changed object, any
+    # second write for a change would have been made
+    new_leader = procs[new_holder]
+    wait_for(lambda: all(new_leader.passes("ManagedSecret", namespace, f"ms{i}") for i in changed), timeout=60,
+             what="the new leader's pass over every changed object")
 
     events = events_by_object(kube, namespace)
     lost_updates = []

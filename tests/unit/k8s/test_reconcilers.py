@@ -167,3 +167,16 @@ def test_store_naming_two_providers_is_invalid_config() -> None:
     secretstore.reconcile(kit.ctx, "SecretStore", NS, "two")
     ready = next(c for c in kit.status("SecretStore", "two")["conditions"] if c["type"] == "Ready")
     assert ready["message"].endswith("exactly one of local, vault, azure")
+
+
+def test_a_rotation_pass_records_its_intent_and_clears_it_with_the_result() -> None:
+    kit = Kit()
+    kit.add("ManagedSecret", "sched", {"storeRef": {"name": "local"}, "refreshInterval": "1h", "rotation": {
+        "interval": "1m", "keys": ["api-key"], "generators": {"api-key": {"type": "token", "length": 40}}}})
+    managedsecret.reconcile(kit.ctx, NS, "sched")
+    rotation = kit.status("ManagedSecret", "sched")["rotation"]
+    assert rotation["count"] == 1 and rotation["history"][-1]["trigger"] == "initial"
+    assert "pending" not in rotation, "the intent is removed by the same status write that records the rotation"
+    value = kit.secret_data("sched")["api-key"]
+    assert len(value) == 40
+    assert value not in _everything_visible(kit)

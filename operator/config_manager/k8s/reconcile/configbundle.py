@@ -112,7 +112,7 @@ def reconcile(ctx: Context, namespace: str, name: str, *, reason: str = "sync") 
                                else rot.rotation_status)
     if written.changed or not status.get("refreshTime"):
         desired["refreshTime"] = now
-    write_status(ctx, KIND, {**body, "status": status}, desired, stats=stats, force_write=written.changed)
+    write_status(ctx, KIND, body, desired, current=status, stats=stats, force_write=written.changed)
     if event is not None:
         ctx.events.record(body, *event)
     if rot is not None:

@@ -209,7 +209,7 @@ class _Pass:
             desired["forceSync"] = self.force_value
         desired.update(self.extra)
         desired["access"] = self.access(next_retry if ready is not None and ready[0] == "False" else None)
-        write_status(self.ctx, KIND, self.body, desired, stats=self.stats,
+        write_status(self.ctx, KIND, self.body, desired, current=self.status, stats=self.stats,
                      force_write=force_write, on_write={"refreshTime": self.now} if force_write else None)
         for ev in (event, unused_event):
             if ev is not None:

@@ -94,13 +94,14 @@ def patch_status(ctx: Context, kind: str, body: Mapping[str, Any], patch: Mappin
 
 
 def write_status(ctx: Context, kind: str, body: Mapping[str, Any], desired: Mapping[str, Any], *,
-                 stats: ObjectStats | None = None, force_write: bool = False,
-                 on_write: Mapping[str, Any] | None = None) -> bool:
+                 current: Mapping[str, Any] | None = None, stats: ObjectStats | None = None,
+                 force_write: bool = False, on_write: Mapping[str, Any] | None = None) -> bool:
     """Write ``desired`` when it differs from the stored status (statistics: when due); best effort.
 
-    ``force_write``: the pass wrote an output, so the statistics go along. ``on_write``: fields added to a
-    write that happens anyway (never a reason to write). Returns whether a write was needed."""
-    current = body.get("status") or {}
+    ``current``: the status as stored now, when the pass already wrote some (a rotation intent), else the
+    body's. ``force_write``: the pass wrote an output, so the statistics go along. ``on_write``: fields
+    added to a write that happens anyway (never a reason to write). Returns whether a write was needed."""
+    current = (body.get("status") or {}) if current is None else current
     flush = force_write or (stats is not None and stats.flush_due(ctx.config.stats_flush, ctx.clock()))
     patch = status_patch(current, desired, flush_volatile=flush)
     if patch is None:

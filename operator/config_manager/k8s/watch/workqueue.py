@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 Reconcile = Callable[[Any, str], "float | None"]
 
 
+def describe(key: Hashable) -> str:
+    """``Kind/namespace/name`` for a (kind, namespace, name) key, else the key as text."""
+    return "/".join(str(part) for part in key) if isinstance(key, tuple) else str(key)
+
+
 class WorkQueue:
     """Delayed, de-duplicated queue of keys processed by a bounded pool."""
 
@@ -192,6 +197,9 @@ class WorkQueue:
             finally:
                 self._running.discard(key)
                 self.processed += 1
+            # one line per finished pass (DEBUG): tests wait on it before asserting that a pass wrote nothing
+            log.debug("reconciled %s (%s); next pass %s", describe(key), reason,
+                      "on change" if delay is None else f"in {delay:.1f}s")
             rerun = self._dirty.pop(key, None)
             if rerun is not None:
                 self.add(key, 0.0, rerun)
