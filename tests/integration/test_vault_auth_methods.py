@@ -42,9 +42,9 @@ def _token(kube: KubeApi, ns: str, sa: str, audience: str) -> str:
     return str(answer["status"]["token"])
 
 
-@pytest.mark.cluster
-def test_jwt_login_with_a_service_account_token_checked_against_the_apiserver_keys(
-        kube: KubeApi, namespace: str, vault_server: VaultServer) -> None:
+def trust_the_apiserver(vault_server: VaultServer, kube: KubeApi, subject: str) -> str:
+    """A new jwt auth mount that trusts our apiserver's issuer keys, with a role "app" for ``subject``
+    (audience "vault", policy app-read); returns the mount path."""
     admin = vault_server.admin
     mount = f"jwt-{uuid.uuid4().hex[:6]}"
     admin.sys.enable_auth_method("jwt", path=mount)
@@ -52,8 +52,15 @@ def test_jwt_login_with_a_service_account_token_checked_against_the_apiserver_ke
     keys = [_pem(k) for k in json.loads(kube.get_text("/openid/v1/jwks"))["keys"]]
     admin.auth.jwt.configure(jwt_validation_pubkeys=keys, bound_issuer=issuer, path=mount)
     admin.auth.jwt.create_role("app", allowed_redirect_uris=[], role_type="jwt", bound_audiences=["vault"], user_claim="sub",
-                               bound_subject=f"system:serviceaccount:{namespace}:app", token_policies=["app-read"],
-                               token_ttl="10m", path=mount)
+                               bound_subject=subject, token_policies=["app-read"], token_ttl="10m", path=mount)
+    return mount
+
+
+@pytest.mark.cluster
+def test_jwt_login_with_a_service_account_token_checked_against_the_apiserver_keys(
+        kube: KubeApi, namespace: str, vault_server: VaultServer) -> None:
+    admin = vault_server.admin
+    mount = trust_the_apiserver(vault_server, kube, f"system:serviceaccount:{namespace}:app")
     path = f"app/{uuid.uuid4().hex[:8]}"
     admin.secrets.kv.v2.create_or_update_secret(path=path, secret={"k": "via-jwt"}, mount_point="secret")
     for sa in ("app", "other"):

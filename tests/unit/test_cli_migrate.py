@@ -101,13 +101,29 @@ def test_azure_and_kubernetes_auth_and_cluster_store_namespaces() -> None:
         "mountPath": "kubernetes", "role": "app", "serviceAccountRef": {"name": "app", "audiences": ["vault"]}}
 
 
+def test_vault_jwt_and_userpass_auth_convert() -> None:
+    doc = {"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "s", "namespace": "app"},
+           "spec": {"provider": {"vault": {"server": "https://v", "auth": {"jwt": {
+               "path": "jwt-k8s", "role": "app", "kubernetesServiceAccountToken": {
+                   "serviceAccountRef": {"name": "app"}, "audiences": ["vault"], "expirationSeconds": 600}}}}}}}
+    out, report = convert(doc)
+    assert report.problems == [] and any("expirationSeconds" in n for n in report.notes)
+    assert out["spec"]["provider"]["vault"]["auth"] == {"jwt": {"path": "jwt-k8s", "role": "app", "kubernetesServiceAccountToken": {
+        "serviceAccountRef": {"name": "app", "audiences": ["vault"]}}}}
+    doc["spec"]["provider"]["vault"]["auth"] = {"userPass": {"path": "userpass", "username": "svc",
+                                                             "secretRef": {"name": "vault-user", "key": "password"}}}
+    out, report = convert(doc)
+    assert report.problems == [] and out["spec"]["provider"]["vault"]["auth"] == {"userPass": {
+        "path": "userpass", "username": "svc", "secretRef": {"name": "vault-user", "key": "password"}}}
+
+
 @pytest.mark.parametrize(("doc", "field", "why"), [
     ({"kind": "ClusterSecretStore", "metadata": {"name": "open"}, "spec": {"provider": {"vault": {"server": "https://v", "auth": {"tokenSecretRef": {"name": "t", "key": "t", "namespace": "ops"}}}}}},
      "spec.conditions", "requires them"),
     ({"kind": "SecretStore", "metadata": {"name": "s", "namespace": "app"}, "spec": {"provider": {"aws": {"service": "SecretsManager"}}}},
      "spec.provider.aws", "provider 'aws' is not available"),
-    ({"kind": "SecretStore", "metadata": {"name": "s", "namespace": "app"}, "spec": {"provider": {"vault": {"server": "https://v", "auth": {"jwt": {"path": "jwt"}}}}}},
-     "spec.provider.vault.auth.jwt", "Vault auth method 'jwt' is not available"),
+    ({"kind": "SecretStore", "metadata": {"name": "s", "namespace": "app"}, "spec": {"provider": {"vault": {"server": "https://v", "auth": {"ldap": {"path": "ldap"}}}}}},
+     "spec.provider.vault.auth.ldap", "Vault auth method 'ldap' is not available"),
     ({"kind": "SecretStore", "metadata": {"name": "s", "namespace": "app"}, "spec": {"provider": {"vault": {"server": "https://v", "auth": {"tokenSecretRef": {"name": "t", "key": "t", "namespace": "other"}}}}}},
      "spec.provider.vault.auth.tokenSecretRef.namespace", "never reads another namespace"),
     ({"kind": "SecretStore", "metadata": {"name": "s", "namespace": "app"}, "spec": {"provider": {"vault": {"server": "https://v", "auth": {"kubernetes": {"role": "r"}}}}}},

@@ -173,10 +173,53 @@ def _vault(value: Any, path: str, report: Report, cluster: bool, store_ns: str |
             sf.done()
         kf.done({"secretRef": "a long-lived ServiceAccount token Secret is not used; the operator requests a short-lived token (serviceAccountRef)"})
         out["auth"]["kubernetes"] = k8s
-    auth.done({m: f"Vault auth method {m!r} is not available (token, appRole, kubernetes are)"
-               for m in ("jwt", "ldap", "userPass", "cert", "iam", "gcp", "namespace")})
+    jwt = auth.take("jwt")
+    if jwt is not None:
+        out["auth"]["jwt"] = _vault_jwt(jwt, f"{path}.auth.jwt", report, cluster, store_ns)
+    userpass = auth.take("userPass")
+    if userpass is not None:
+        uf = Fields(userpass, f"{path}.auth.userPass", report)
+        user: dict[str, Any] = {}
+        _copy_keys(uf, user, "path", "username")
+        secret_ref = uf.take("secretRef")
+        if secret_ref is not None:
+            user["secretRef"] = _selector(secret_ref, f"{path}.auth.userPass.secretRef", report, cluster=cluster, store_ns=store_ns)
+        uf.done()
+        out["auth"]["userPass"] = user
+    auth.done({m: f"Vault auth method {m!r} is not available (token, appRole, kubernetes, jwt, userPass are)"
+               for m in ("ldap", "cert", "iam", "gcp", "namespace")})
     f.default("readYourWrites", False)
     f.default("forwardInconsistent", False)
+    f.done()
+    return out
+
+
+def _vault_jwt(value: Any, path: str, report: Report, cluster: bool, store_ns: str | None) -> dict[str, Any]:
+    f = Fields(value, path, report)
+    out: dict[str, Any] = {}
+    _copy_keys(f, out, "path", "role")
+    secret_ref = f.take("secretRef")
+    if secret_ref is not None:
+        out["secretRef"] = _selector(secret_ref, f"{path}.secretRef", report, cluster=cluster, store_ns=store_ns)
+    token = f.take("kubernetesServiceAccountToken")
+    if token is not None:
+        tf = Fields(token, f"{path}.kubernetesServiceAccountToken", report)
+        sf = Fields(tf.take("serviceAccountRef"), f"{path}.kubernetesServiceAccountToken.serviceAccountRef", report)
+        sa: dict[str, Any] = {}
+        _copy_keys(sf, sa, "name", "audiences")
+        ns = sf.take("namespace")
+        if ns is not None and cluster:
+            sa["namespace"] = ns
+        elif ns is not None and ns != store_ns:
+            report.problem(f"{path}.kubernetesServiceAccountToken.serviceAccountRef.namespace", "a SecretStore never reads another namespace")
+        sf.done()
+        audiences = tf.take("audiences")
+        if audiences is not None:  # ESO's audiences beside the reference win over the reference's own
+            sa["audiences"] = audiences
+        if tf.take("expirationSeconds") is not None:
+            report.note(f"{path}.kubernetesServiceAccountToken.expirationSeconds", "tokens last 1h here and are renewed; dropped")
+        tf.done()
+        out["kubernetesServiceAccountToken"] = {"serviceAccountRef": sa}
     f.done()
     return out
 

@@ -66,6 +66,8 @@ class ResolvedStore:
             auth = spec.get("auth") or {}
             add(f"{base}.auth.tokenSecretRef", auth.get("tokenSecretRef"))
             add(f"{base}.auth.appRole.secretRef", (auth.get("appRole") or {}).get("secretRef"))
+            add(f"{base}.auth.jwt.secretRef", (auth.get("jwt") or {}).get("secretRef"))
+            add(f"{base}.auth.userPass.secretRef", (auth.get("userPass") or {}).get("secretRef"))
             ca = spec.get("caProvider")
             if isinstance(ca, Mapping):
                 add(f"{base}.caProvider", ca, str(ca.get("type") or "Secret"))
@@ -78,7 +80,9 @@ class ResolvedStore:
     def fingerprint(self, cache: ClusterCache) -> str:
         """Changes when the store or any object it references changes (from the cache, no API call)."""
         parts = [self.resource_version]
-        if (self.provider_type == "vault" and "kubernetes" in (self.provider_spec.get("auth") or {})) or \
+        vault_auth = self.provider_spec.get("auth") or {}
+        if (self.provider_type == "vault" and ("kubernetes" in vault_auth or
+                                               "kubernetesServiceAccountToken" in (vault_auth.get("jwt") or {}))) or \
                 (self.provider_type == "azure" and self.provider_spec.get("authType") == "WorkloadIdentity"):
             parts.append(str(int(time.time() // (SA_TOKEN_SECONDS / 2))))  # a fresh token every half lifetime
         for _path, kind, ns, name in self.credential_refs():
@@ -228,6 +232,24 @@ def _vault_config(store: ResolvedStore, secret: Any, api: KubeApi) -> dict[str, 
                                             f"{base}.auth.kubernetes.serviceAccountRef")
         config["auth"] = {"kubernetes": {"role": k8s_auth.get("role"), "jwt": jwt,
                                          "mount_point": k8s_auth.get("mountPath") or "kubernetes"}}
+    elif auth.get("jwt"):
+        jwt_auth = _ref(auth, "jwt")
+        field = f"{base}.auth.jwt"
+        if jwt_auth.get("secretRef"):
+            token = secret(f"{field}.secretRef", _ref(jwt_auth, "secretRef")).decode().strip()
+        else:
+            sa = _ref(_ref(jwt_auth, "kubernetesServiceAccountToken"), "serviceAccountRef")
+            sa_field = f"{field}.kubernetesServiceAccountToken.serviceAccountRef"
+            sa_ns = credential_namespace(store.kind, store.namespace, sa, sa_field)
+            token = request_service_account_token(api, sa_ns, str(sa.get("name")), list(sa.get("audiences") or ["vault"]), sa_field)
+        config["auth"] = {"jwt": {"role": jwt_auth.get("role"), "jwt": token, "mount_point": jwt_auth.get("path") or "jwt"}}
+    elif auth.get("userPass"):
+        user = _ref(auth, "userPass")
+        config["auth"] = {"userpass": {
+            "username": user.get("username"),
+            "password": secret(f"{base}.auth.userPass.secretRef", _ref(user, "secretRef")).decode().strip(),
+            "mount_point": user.get("path") or "userpass",
+        }}
     return config
 
 
