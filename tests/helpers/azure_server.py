@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import tempfile
@@ -42,9 +41,9 @@ from azure.core.credentials import AccessToken, TokenCredential
 
 from config_manager.devcluster.binaries import BUILD_SCRIPT, TOOLS_DIR, cache_dir
 from tests.helpers.lowkey_vault import EmulatorStartError, start_lowkey_vault
+from tests.helpers.server_process import ServerProcess
 
 START_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
 SOURCE_DIR = TOOLS_DIR / "azure-keyvault"
 #: The service principal the tests' own clients use (all permissions).
 TEST_CLIENT_ID = "config-manager-tests"
@@ -97,15 +96,9 @@ class AzureVault(Protocol):
 
     def managed_identity_env(self) -> dict[str, str]: ...
 
-    def freeze(self) -> None: ...
-
-    def thaw(self) -> None: ...
-
-    def stop(self) -> None: ...
-
 
 @dataclass
-class KeyVaultServer:
+class KeyVaultServer(ServerProcess):
     """Our running server: where it is, how to trust it, and its test knobs (``/_admin``)."""
 
     vault_url: str
@@ -177,29 +170,6 @@ class KeyVaultServer:
     def requests(self, reset: bool = False) -> dict[str, int]:
         """Requests served since the last reset, by operation ("Client.GetSecret", "Token", ...)."""
         return dict(self.admin("GET", "requests?reset=1" if reset else "requests"))
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "<no log>"
-
-    def freeze(self) -> None:
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def start_key_vault_server(timeout: float = START_TIMEOUT, extra_hosts: tuple[str, ...] = ()) -> KeyVaultServer:

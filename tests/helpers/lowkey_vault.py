@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import tempfile
@@ -31,9 +30,9 @@ from azure.core.credentials import AccessToken
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from config_manager.devcluster.processes import free_port
+from tests.helpers.server_process import ServerProcess
 
 START_TIMEOUT = 180.0  # a Spring Boot start on two busy cores
-STOP_TIMEOUT = 15.0
 #: Lowkey Vault 5 and later are built for Java 25.
 JAVA_MAJOR_NEEDED = 25
 JAVA_CANDIDATES = ("/usr/lib/jvm/temurin-25-jdk-amd64/bin/java",)
@@ -103,7 +102,7 @@ class EmulatorTokenCredential:
 
 
 @dataclass
-class LowkeyVault:
+class LowkeyVault(ServerProcess):
     """A running Lowkey Vault: where it is, how to trust it, how to get a token."""
 
     vault_url: str
@@ -131,29 +130,6 @@ class LowkeyVault:
         """Environment that makes azure-identity's managed-identity credential ask the emulator."""
         return {"IDENTITY_ENDPOINT": self.token_url, "IMDS_ENDPOINT": self.metadata_url.rsplit("/metadata", 1)[0],
                 "REQUESTS_CA_BUNDLE": str(self.ca_file)}
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "<no log>"
-
-    def freeze(self) -> None:
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.process.send_signal(signal.SIGCONT)
-                self.process.terminate()
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _http(url: str, timeout: float = 3.0, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -38,6 +36,7 @@ import hvac
 import pytest
 
 from config_manager.devcluster.binaries import BUILD_SCRIPT, cache_dir, read_versions
+from tests.helpers.server_process import ServerProcess
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -102,7 +101,7 @@ def free_port_pair() -> int:
 
 
 @dataclass
-class VaultServer:
+class VaultServer(ServerProcess):
     """A running dev-mode Vault: where it is, how to trust it, and admin helpers for tests."""
 
     url: str
@@ -125,12 +124,6 @@ class VaultServer:
             self._admin = hvac.Client(url=self.url, token=self.root_token, verify=str(self.ca_file), timeout=10)
         return self._admin
 
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "<no log>"
-
     def write_policy(self, name: str, rules: str) -> None:
         self.admin.sys.create_or_update_policy(name=name, policy=rules)
 
@@ -148,13 +141,6 @@ class VaultServer:
         secret = self.admin.auth.approle.generate_secret_id(role_name=role, mount_point=self.approle_mount)
         return str(role_id["data"]["role_id"]), str(secret["data"]["secret_id"])
 
-    def freeze(self) -> None:
-        """Stop the process from answering (SIGSTOP): connections are accepted, nothing is answered."""
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-
     def kill(self) -> None:
         """Kill the process at once (SIGKILL), keeping its folder (the CA file stays readable)."""
         if self.process.poll() is None:
@@ -166,15 +152,7 @@ class VaultServer:
         if self._admin is not None:
             self._admin.adapter.close()
             self._admin = None
-        if self.process.poll() is None:
-            try:
-                self.process.send_signal(signal.SIGCONT)
-                self.process.terminate()
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        super().stop()
 
 
 def _get(url: str, context: ssl.SSLContext, timeout: float = 2.0) -> int:

@@ -5,6 +5,8 @@ The provider against a real server is proven in tests/integration/test_vault_pro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import requests
 from hvac import exceptions as hvac_exc
@@ -203,3 +205,19 @@ def test_a_namespace_is_sent_with_every_request() -> None:
     provider = HashiCorpVaultSecrets("http://v", TOKEN, namespace="team-a")
     assert provider._client.adapter.namespace == "team-a"
     assert "namespace 'team-a'" in provider.describe()
+
+
+def test_jwt_and_userpass_from_plain_configuration_mask_their_credentials(tmp_path: Path) -> None:
+    from config_manager.providers.vault import JwtAuth, UserpassAuth
+
+    token_file = tmp_path / "token"
+    token_file.write_text("eyJ.signed.jwt\n")
+    jwt = auth_from_config({"jwt": {"role": "app", "jwtFile": str(token_file), "path": "jwt-k8s"}})
+    assert isinstance(jwt, JwtAuth) and jwt.mount_point == "jwt-k8s" and jwt.credentials() == ["eyJ.signed.jwt"]
+    assert "eyJ" not in repr(JwtAuth(role="app", jwt="eyJ.secret"))
+    up = auth_from_config({"userPass": {"username": "svc", "password": "pw-123"}})
+    assert isinstance(up, UserpassAuth) and up.mount_point == "userpass" and "pw-123" not in repr(up)
+    with pytest.raises(ConfigurationError, match="jwt_file"):
+        JwtAuth(role="app")
+    with pytest.raises(ConfigurationError, match="username and password"):
+        UserpassAuth("svc", "")

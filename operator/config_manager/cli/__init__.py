@@ -3,7 +3,8 @@
 Why it exists: the people who adopt config-manager work from a terminal as much as from Python or
 kubectl. One command covers the local store (``store init|set|get|list|delete|rotate|rekey``), encrypted
 configuration files (``encrypt`` / ``decrypt``), the operator (``operator run``), the local control plane
-(``cluster up``) and a status view of the cluster's ManagedSecrets and ConfigBundles (``status``).
+(``cluster up``), a status view of the cluster's ManagedSecrets and ConfigBundles (``status``), and the
+conversion of External Secrets manifests (``migrate eso``).
 
 Everything is done by the library's own classes; this package only parses arguments, reads values in
 ways that stay out of shell history, and maps errors to the exit codes documented in ``cli.errors``.
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigManagerError
-from . import files, kube, output, rotate, store
+from . import files, kube, migrate, output, rotate, store
 from .errors import INTERRUPTED, USAGE, CliError, exit_code_for
 
 __all__ = ["build_parser", "main"]
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     files.register(commands)
     kube.register(commands)
     rotate.register(commands)
+    migrate.register(commands)
     return parser
 
 

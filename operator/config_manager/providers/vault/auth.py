@@ -1,4 +1,6 @@
-"""How the Vault provider obtains a token: a static token, AppRole, or a Kubernetes ServiceAccount JWT.
+"""How the Vault provider obtains a token: a static token, AppRole, a Kubernetes ServiceAccount JWT, any
+JWT / OIDC token (auth/jwt, e.g. a projected ServiceAccount token checked against the cluster's issuer
+keys), or a username and password (auth/userpass).
 
 Each method is a small immutable object with one job, ``login(client)``, returning the token and how
 long it lives. The provider calls it lazily (no network in a constructor), again shortly before the
@@ -161,6 +163,83 @@ class KubernetesAuth(VaultAuth):
         return f"KubernetesAuth(role={self.role!r}, jwt={source!r}, mount_point={self.mount_point!r})"
 
 
+@dataclass(frozen=True, repr=False)
+class JwtAuth(VaultAuth):
+    """JWT / OIDC (``auth/<mount_point>``, type jwt): a signed token (given, or read from ``jwt_file`` at each
+    login, as projected ServiceAccount tokens rotate) exchanged for a Vault token under ``role``."""
+
+    role: str
+    jwt: str | None = None
+    jwt_file: str | os.PathLike[str] | None = None
+    mount_point: str = "jwt"
+    method: ClassVar[str] = "jwt"
+
+    def __post_init__(self) -> None:
+        if not self.role:
+            raise ConfigurationError("vault auth 'jwt': role is required")
+        if not self.jwt and not self.jwt_file:
+            raise ConfigurationError("vault auth 'jwt': give the token (jwt) or a file holding it (jwt_file)")
+
+    def _read_jwt(self) -> str:
+        if self.jwt:
+            return self.jwt
+        path = Path(str(self.jwt_file))
+        try:
+            token = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigurationError(f"vault auth 'jwt': cannot read the token file {path} ({exc.strerror})") from exc
+        if not token:
+            raise ConfigurationError(f"vault auth 'jwt': the token file {path} is empty")
+        return token
+
+    def login(self, client: hvac.Client) -> Login:
+        response = client.auth.jwt.jwt_login(role=self.role, jwt=self._read_jwt(), use_token=False, path=self.mount_point)
+        return _login_from(response)
+
+    def credentials(self) -> list[str]:
+        if self.jwt:
+            return [self.jwt]
+        try:
+            return [self._read_jwt()]
+        except ConfigurationError:
+            return []
+
+    def describe(self) -> str:
+        return f"jwt role '{self.role}' at auth/{self.mount_point}"
+
+    def __repr__(self) -> str:
+        source = MASK if self.jwt else str(self.jwt_file)
+        return f"JwtAuth(role={self.role!r}, jwt={source!r}, mount_point={self.mount_point!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class UserpassAuth(VaultAuth):
+    """Username and password (``auth/<mount_point>``, type userpass)."""
+
+    username: str
+    password: str
+    mount_point: str = "userpass"
+    method: ClassVar[str] = "userpass"
+
+    def __post_init__(self) -> None:
+        if not self.username or not self.password:
+            raise ConfigurationError("vault auth 'userpass': username and password are required")
+
+    def login(self, client: hvac.Client) -> Login:
+        response = client.auth.userpass.login(username=self.username, password=self.password, use_token=False,
+                                              mount_point=self.mount_point)
+        return _login_from(response)
+
+    def credentials(self) -> list[str]:
+        return [self.password]
+
+    def describe(self) -> str:
+        return f"userpass user '{self.username}' at auth/{self.mount_point}"
+
+    def __repr__(self) -> str:
+        return f"UserpassAuth(username={self.username!r}, password={MASK!r}, mount_point={self.mount_point!r})"
+
+
 def _login_from(response: Any) -> Login:
     auth = (response or {}).get("auth") or {}
     token = auth.get("client_token")
@@ -177,7 +256,8 @@ def auth_from_config(
 
     ``auth`` may be a ``VaultAuth`` or plain configuration with one of the keys ``token``,
     ``approle`` / ``appRole`` (``role_id``/``roleId``, ``secret_id``/``secretId``, ``mount_point``/``mountPath``)
-    or ``kubernetes`` (``role``, ``jwt``, ``jwt_file``, ``mount_point``/``mountPath``). Without it,
+    ``kubernetes`` or ``jwt`` (``role``, ``jwt``, ``jwt_file``, ``mount_point``/``mountPath``), or ``userpass``
+    / ``userPass`` (``username``, ``password``, ``mount_point``/``mountPath``). Without it,
     ``vault_token``, then the ``VAULT_TOKEN`` environment variable, is used.
     """
     if isinstance(auth, VaultAuth):
@@ -203,7 +283,7 @@ def _auth_from_mapping(auth: Mapping[str, Any]) -> VaultAuth:
     keys = [k for k in auth if auth[k] is not None]
     if len(keys) != 1:
         raise ConfigurationError(
-            f"vault auth: give exactly one of token, approle, kubernetes (got {', '.join(sorted(keys)) or 'none'})"
+            f"vault auth: give exactly one of token, approle, kubernetes, jwt, userpass (got {', '.join(sorted(keys)) or 'none'})"
         )
     kind = keys[0]
     conf = auth[kind]
@@ -226,4 +306,17 @@ def _auth_from_mapping(auth: Mapping[str, Any]) -> VaultAuth:
             jwt_file=_pick(conf, "jwt_file", "jwtFile"),
             mount_point=str(_pick(conf, "mount_point", "mountPath", default="kubernetes")),
         )
-    raise ConfigurationError(f"vault auth: unknown method '{kind}' (known: token, approle, kubernetes)")
+    if kind == "jwt":
+        return JwtAuth(
+            role=str(_pick(conf, "role", default="")),
+            jwt=_pick(conf, "jwt"),
+            jwt_file=_pick(conf, "jwt_file", "jwtFile"),
+            mount_point=str(_pick(conf, "mount_point", "mountPath", "path", default="jwt")),
+        )
+    if kind.lower() == "userpass":
+        return UserpassAuth(
+            username=str(_pick(conf, "username", default="")),
+            password=str(_pick(conf, "password", default="")),
+            mount_point=str(_pick(conf, "mount_point", "mountPath", "path", default="userpass")),
+        )
+    raise ConfigurationError(f"vault auth: unknown method '{kind}' (known: token, approle, kubernetes, jwt, userpass)")

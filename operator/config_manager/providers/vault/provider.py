@@ -86,7 +86,8 @@ class HashiCorpVaultSecrets(SecretProvider):
         mount_point: where the KV engine is mounted (``secret`` in dev servers).
         version: ``"v2"`` (versions and custom metadata) or ``"v1"``.
         namespace: a Vault Enterprise / OpenBao namespace (sent as ``X-Vault-Namespace``).
-        auth: a ``TokenAuth``, ``AppRoleAuth`` or ``KubernetesAuth``, or the same as plain configuration.
+        auth: a ``TokenAuth``, ``AppRoleAuth``, ``KubernetesAuth``, ``JwtAuth`` or ``UserpassAuth``, or the
+            same as plain configuration.
         ca_bundle: a PEM file of CAs to trust for the server's certificate (default: ``VAULT_CACERT``,
             as for the vault CLI, else the system's CAs).
         verify: TLS verification when no ``ca_bundle`` is given (True, False, or a CA bundle path).

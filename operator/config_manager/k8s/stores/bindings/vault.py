@@ -1,4 +1,4 @@
-"""``spec.provider.vault``: HashiCorp Vault / OpenBao KV, with token, AppRole or Kubernetes auth.
+"""``spec.provider.vault``: HashiCorp Vault / OpenBao KV, with token, AppRole, Kubernetes, JWT or userpass auth.
 
 Kubernetes auth logs in with a short-lived token of a ServiceAccount of the store's namespace, never
 one for the apiserver's own audience (a store author could send it to any server URL).
@@ -25,14 +25,17 @@ class VaultBinding:
     def credential_refs(self, spec: Mapping[str, Any]) -> list[CredentialRef]:
         auth = ref_at(spec, "auth")
         refs = [CredentialRef("auth.tokenSecretRef", "Secret", ref_at(auth, "tokenSecretRef")),
-                CredentialRef("auth.appRole.secretRef", "Secret", ref_at(ref_at(auth, "appRole"), "secretRef"))]
+                CredentialRef("auth.appRole.secretRef", "Secret", ref_at(ref_at(auth, "appRole"), "secretRef")),
+                CredentialRef("auth.jwt.secretRef", "Secret", ref_at(ref_at(auth, "jwt"), "secretRef")),
+                CredentialRef("auth.userPass.secretRef", "Secret", ref_at(ref_at(auth, "userPass"), "secretRef"))]
         ca = spec.get("caProvider")
         if isinstance(ca, Mapping):
             refs.append(CredentialRef("caProvider", str(ca.get("type") or "Secret"), ca))
         return refs
 
     def expiring_credentials(self, spec: Mapping[str, Any]) -> bool:
-        return "kubernetes" in ref_at(spec, "auth")
+        auth = ref_at(spec, "auth")
+        return "kubernetes" in auth or "kubernetesServiceAccountToken" in ref_at(auth, "jwt")
 
     def provider_config(self, spec: Mapping[str, Any], creds: Credentials) -> dict[str, Any]:
         auth = ref_at(spec, "auth")
@@ -65,6 +68,22 @@ class VaultBinding:
             jwt = creds.token(f"{BASE}.auth.kubernetes.serviceAccountRef", ref_at(k8s_auth, "serviceAccountRef"), ["vault"])
             config["auth"] = {"kubernetes": {"role": k8s_auth.get("role"), "jwt": jwt,
                                              "mount_point": k8s_auth.get("mountPath") or "kubernetes"}}
+        elif auth.get("jwt"):
+            jwt_auth = ref_at(auth, "jwt")
+            field = f"{BASE}.auth.jwt"
+            if jwt_auth.get("secretRef"):
+                token = creds.text(f"{field}.secretRef", ref_at(jwt_auth, "secretRef"))
+            else:
+                sa = ref_at(ref_at(jwt_auth, "kubernetesServiceAccountToken"), "serviceAccountRef")
+                token = creds.token(f"{field}.kubernetesServiceAccountToken.serviceAccountRef", sa, ["vault"])
+            config["auth"] = {"jwt": {"role": jwt_auth.get("role"), "jwt": token, "mount_point": jwt_auth.get("path") or "jwt"}}
+        elif auth.get("userPass"):
+            user = ref_at(auth, "userPass")
+            config["auth"] = {"userpass": {
+                "username": user.get("username"),
+                "password": creds.text(f"{BASE}.auth.userPass.secretRef", ref_at(user, "secretRef")),
+                "mount_point": user.get("path") or "userpass",
+            }}
         return config
 
 
