@@ -68,6 +68,8 @@ class ResolvedStore:
             add(f"{base}.auth.appRole.secretRef", (auth.get("appRole") or {}).get("secretRef"))
             add(f"{base}.auth.jwt.secretRef", (auth.get("jwt") or {}).get("secretRef"))
             add(f"{base}.auth.userPass.secretRef", (auth.get("userPass") or {}).get("secretRef"))
+            add(f"{base}.auth.cert.clientCert", (auth.get("cert") or {}).get("clientCert"))
+            add(f"{base}.auth.cert.secretRef", (auth.get("cert") or {}).get("secretRef"))
             ca = spec.get("caProvider")
             if isinstance(ca, Mapping):
                 add(f"{base}.caProvider", ca, str(ca.get("type") or "Secret"))
@@ -249,6 +251,14 @@ def _vault_config(store: ResolvedStore, secret: Any, api: KubeApi) -> dict[str, 
             "username": user.get("username"),
             "password": secret(f"{base}.auth.userPass.secretRef", _ref(user, "secretRef")).decode().strip(),
             "mount_point": user.get("path") or "userpass",
+        }}
+    elif auth.get("cert"):
+        cert = _ref(auth, "cert")
+        config["auth"] = {"cert": {
+            "cert_pem": secret(f"{base}.auth.cert.clientCert", _ref(cert, "clientCert")).decode(),
+            "key_pem": secret(f"{base}.auth.cert.secretRef", _ref(cert, "secretRef")).decode(),
+            "role": cert.get("role"),
+            "mount_point": cert.get("path") or "cert",
         }}
     return config
 
