@@ -67,3 +67,27 @@ def test_jwt_auth_needs_exactly_one_token_source_at_admission(kube: KubeApi, nam
         with pytest.raises(ApiError) as caught:
             _store(kube, namespace, vault_server, f"bad-{uuid.uuid4().hex[:4]}", {"jwt": jwt})
         assert caught.value.status == 422 and "exactly one of secretRef or kubernetesServiceAccountToken" in str(caught.value)
+
+
+def test_cert_auth_from_a_secret(kube: KubeApi, namespace: str, running_operator: OperatorProcess,
+                                 vault_server: VaultServer) -> None:
+    from tests.integration.test_vault_auth_methods import _client_certificate
+
+    ns, path = namespace, f"app/{uuid.uuid4().hex[:8]}"
+    vault_server.admin.secrets.kv.v2.create_or_update_secret(path=path, secret={"k": "via-cert-store"}, mount_point="secret")
+    mount = f"cert-{uuid.uuid4().hex[:6]}"
+    vault_server.admin.sys.enable_auth_method("cert", path=mount)
+    ca_pem, cert_pem, key_pem = _client_certificate("operator.example")
+    vault_server.admin.auth.cert.create_ca_certificate_role("app", certificate=ca_pem, token_policies=["app-read"],
+                                                            token_ttl=600, mount_point=mount)
+    kube.create("secrets", ns, {"metadata": {"name": "vault-client"}, "type": "kubernetes.io/tls", "data": {
+        "tls.crt": base64.b64encode(cert_pem.encode()).decode(), "tls.key": base64.b64encode(key_pem.encode()).decode()}})
+    _store(kube, ns, vault_server, "cert", {"cert": {"path": mount, "role": "app",
+                                                     "clientCert": {"name": "vault-client", "key": "tls.crt"},
+                                                     "secretRef": {"name": "vault-client", "key": "tls.key"}}})
+    kube.create("managedsecrets", ns, {**managed_secret("c", store="cert"), "spec": {
+        "storeRef": {"name": "cert"}, "data": [{"secretKey": "k", "remoteRef": {"key": path, "property": "k"}}]}})
+    wait_ready(kube, ns, "c", timeout=60)
+    assert secret_data(kube, ns, "c") == {"k": "via-cert-store"}
+    log = running_operator.log_text()
+    assert "PRIVATE KEY" not in log and key_pem.splitlines()[1] not in log

@@ -96,3 +96,51 @@ def test_userpass_login_and_a_wrong_password(vault_server: VaultServer, tmp_path
         with pytest.raises(AuthenticationError) as caught:
             vault.get(path)
         assert "not-" + password not in str(caught.value)
+
+
+def _client_certificate(common_name: str) -> tuple[str, str, str]:
+    """(CA PEM, client certificate PEM signed by it, client key PEM), made for the test."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test client CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(hours=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return (ca.public_bytes(Encoding.PEM).decode(), cert.public_bytes(Encoding.PEM).decode(), key_pem.decode())
+
+
+def test_tls_certificate_login_and_a_certificate_of_another_ca(vault_server: VaultServer) -> None:
+    from config_manager.providers.vault import CertAuth
+
+    admin = vault_server.admin
+    mount = f"cert-{uuid.uuid4().hex[:6]}"
+    admin.sys.enable_auth_method("cert", path=mount)
+    ca_pem, cert_pem, key_pem = _client_certificate("app.example")
+    admin.auth.cert.create_ca_certificate_role("app", certificate=ca_pem, token_policies=["app-read"], token_ttl=600, mount_point=mount)
+    path = f"app/{uuid.uuid4().hex[:8]}"
+    admin.secrets.kv.v2.create_or_update_secret(path=path, secret={"k": "via-cert"}, mount_point="secret")
+
+    good = CertAuth(cert_pem=cert_pem, key_pem=key_pem, role="app", mount_point=mount)
+    with HashiCorpVaultSecrets(vault_server.url, auth=good, verify=str(vault_server.ca_file)) as vault:
+        assert vault.get(path).value == {"k": "via-cert"}
+        assert "PRIVATE KEY" not in repr(vault)
+    _, other_cert, other_key = _client_certificate("app.example")  # same name, another CA
+    with HashiCorpVaultSecrets(vault_server.url, auth=CertAuth(other_cert, other_key, role="app", mount_point=mount),
+                               verify=str(vault_server.ca_file)) as vault:
+        with pytest.raises(AuthenticationError) as caught:
+            vault.get(path)
+        assert "PRIVATE KEY" not in str(caught.value)

@@ -110,6 +110,11 @@ def test_vault_jwt_and_userpass_auth_convert() -> None:
     assert report.problems == [] and any("expirationSeconds" in n for n in report.notes)
     assert out["spec"]["provider"]["vault"]["auth"] == {"jwt": {"path": "jwt-k8s", "role": "app", "kubernetesServiceAccountToken": {
         "serviceAccountRef": {"name": "app", "audiences": ["vault"]}}}}
+    doc["spec"]["provider"]["vault"]["auth"] = {"cert": {"clientCert": {"name": "c", "key": "tls.crt"},
+                                                         "secretRef": {"name": "c", "key": "tls.key"}}}
+    out, report = convert(doc)
+    assert report.problems == [] and out["spec"]["provider"]["vault"]["auth"] == {"cert": {
+        "clientCert": {"name": "c", "key": "tls.crt"}, "secretRef": {"name": "c", "key": "tls.key"}}}
     doc["spec"]["provider"]["vault"]["auth"] = {"userPass": {"path": "userpass", "username": "svc",
                                                              "secretRef": {"name": "vault-user", "key": "password"}}}
     out, report = convert(doc)

@@ -23,7 +23,7 @@ ALLOWED = {
     "x-kubernetes-preserve-unknown-fields", "x-kubernetes-map-type",
 }
 REF_FIELDS = ("storage", "keySecretRef", "passphraseSecretRef", "caProvider", "tokenSecretRef", "secretRef",
-              "serviceAccountRef", "clientId", "clientSecret")
+              "serviceAccountRef", "clientId", "clientSecret", "clientCert")
 
 
 def load(name: str) -> dict[str, Any]:

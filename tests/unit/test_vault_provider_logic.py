@@ -221,3 +221,11 @@ def test_jwt_and_userpass_from_plain_configuration_mask_their_credentials(tmp_pa
         JwtAuth(role="app")
     with pytest.raises(ConfigurationError, match="username and password"):
         UserpassAuth("svc", "")
+    from config_manager.providers.vault import CertAuth
+
+    pem = "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n"
+    key = "-----BEGIN PRIVATE KEY-----\nMIGHsecret\n-----END PRIVATE KEY-----\n"
+    cert = auth_from_config({"cert": {"certPem": pem, "keyPem": key, "role": "app", "mountPath": "cert-k8s"}})
+    assert isinstance(cert, CertAuth) and cert.mount_point == "cert-k8s" and "MIGHsecret" not in repr(cert)
+    with pytest.raises(ConfigurationError, match="PEM certificate and a PEM private key"):
+        CertAuth(cert_pem="not a pem", key_pem=key)

@@ -186,8 +186,18 @@ def _vault(value: Any, path: str, report: Report, cluster: bool, store_ns: str |
             user["secretRef"] = _selector(secret_ref, f"{path}.auth.userPass.secretRef", report, cluster=cluster, store_ns=store_ns)
         uf.done()
         out["auth"]["userPass"] = user
-    auth.done({m: f"Vault auth method {m!r} is not available (token, appRole, kubernetes, jwt, userPass are)"
-               for m in ("ldap", "cert", "iam", "gcp", "namespace")})
+    cert = auth.take("cert")
+    if cert is not None:
+        cf = Fields(cert, f"{path}.auth.cert", report)
+        out["auth"]["cert"] = {}
+        _copy_keys(cf, out["auth"]["cert"], "path")
+        for name in ("clientCert", "secretRef"):
+            ref = cf.take(name)
+            if ref is not None:
+                out["auth"]["cert"][name] = _selector(ref, f"{path}.auth.cert.{name}", report, cluster=cluster, store_ns=store_ns)
+        cf.done()
+    auth.done({m: f"Vault auth method {m!r} is not available (token, appRole, kubernetes, jwt, userPass, cert are)"
+               for m in ("ldap", "iam", "gcp", "namespace")})
     f.default("readYourWrites", False)
     f.default("forwardInconsistent", False)
     f.done()

@@ -1,6 +1,6 @@
 """How the Vault provider obtains a token: a static token, AppRole, a Kubernetes ServiceAccount JWT, any
 JWT / OIDC token (auth/jwt, e.g. a projected ServiceAccount token checked against the cluster's issuer
-keys), or a username and password (auth/userpass).
+keys), a username and password (auth/userpass), or a TLS client certificate (auth/cert).
 
 Each method is a small immutable object with one job, ``login(client)``, returning the token and how
 long it lives. The provider calls it lazily (no network in a constructor), again shortly before the
@@ -14,6 +14,7 @@ messages can be scrubbed of them.
 from __future__ import annotations
 
 import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -240,6 +241,44 @@ class UserpassAuth(VaultAuth):
         return f"UserpassAuth(username={self.username!r}, password={MASK!r}, mount_point={self.mount_point!r})"
 
 
+@dataclass(frozen=True, repr=False)
+class CertAuth(VaultAuth):
+    """TLS certificate (``auth/<mount_point>``, type cert): a client certificate and its key (PEM) presented
+    in the TLS handshake of the login request; ``role`` picks one of the method's certificate roles."""
+
+    cert_pem: str
+    key_pem: str
+    role: str | None = None
+    mount_point: str = "cert"
+    method: ClassVar[str] = "cert"
+
+    def __post_init__(self) -> None:
+        if "BEGIN CERTIFICATE" not in self.cert_pem or "PRIVATE KEY" not in self.key_pem:
+            raise ConfigurationError("vault auth 'cert': a PEM certificate and a PEM private key are required")
+
+    def login(self, client: hvac.Client) -> Login:
+        # requests takes a client certificate only from files: both live in a private folder for the
+        # length of one request.
+        with tempfile.TemporaryDirectory(prefix="config-manager-cert-") as folder:
+            cert_file, key_file = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+            for path, text in ((cert_file, self.cert_pem), (key_file, self.key_pem)):
+                with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+                    handle.write(text)
+            body = {"name": self.role} if self.role else {}
+            response = client.adapter.post(f"/v1/auth/{self.mount_point}/login", json=body,
+                                           cert=(str(cert_file), str(key_file)))
+        return _login_from(response)
+
+    def credentials(self) -> list[str]:
+        return [self.key_pem]
+
+    def describe(self) -> str:
+        return f"cert{f' role {self.role!r}' if self.role else ''} at auth/{self.mount_point}"
+
+    def __repr__(self) -> str:
+        return f"CertAuth(role={self.role!r}, key_pem={MASK!r}, mount_point={self.mount_point!r})"
+
+
 def _login_from(response: Any) -> Login:
     auth = (response or {}).get("auth") or {}
     token = auth.get("client_token")
@@ -257,7 +296,8 @@ def auth_from_config(
     ``auth`` may be a ``VaultAuth`` or plain configuration with one of the keys ``token``,
     ``approle`` / ``appRole`` (``role_id``/``roleId``, ``secret_id``/``secretId``, ``mount_point``/``mountPath``)
     ``kubernetes`` or ``jwt`` (``role``, ``jwt``, ``jwt_file``, ``mount_point``/``mountPath``), or ``userpass``
-    / ``userPass`` (``username``, ``password``, ``mount_point``/``mountPath``). Without it,
+    / ``userPass`` (``username``, ``password``, ``mount_point``/``mountPath``), or ``cert`` (``cert_pem``/``certPem``,
+    ``key_pem``/``keyPem``, ``role``, ``mount_point``/``mountPath``). Without it,
     ``vault_token``, then the ``VAULT_TOKEN`` environment variable, is used.
     """
     if isinstance(auth, VaultAuth):
@@ -283,7 +323,7 @@ def _auth_from_mapping(auth: Mapping[str, Any]) -> VaultAuth:
     keys = [k for k in auth if auth[k] is not None]
     if len(keys) != 1:
         raise ConfigurationError(
-            f"vault auth: give exactly one of token, approle, kubernetes, jwt, userpass (got {', '.join(sorted(keys)) or 'none'})"
+            f"vault auth: give exactly one of token, approle, kubernetes, jwt, userpass, cert (got {', '.join(sorted(keys)) or 'none'})"
         )
     kind = keys[0]
     conf = auth[kind]
@@ -319,4 +359,11 @@ def _auth_from_mapping(auth: Mapping[str, Any]) -> VaultAuth:
             password=str(_pick(conf, "password", default="")),
             mount_point=str(_pick(conf, "mount_point", "mountPath", "path", default="userpass")),
         )
-    raise ConfigurationError(f"vault auth: unknown method '{kind}' (known: token, approle, kubernetes, jwt, userpass)")
+    if kind == "cert":
+        return CertAuth(
+            cert_pem=str(_pick(conf, "cert_pem", "certPem", default="")),
+            key_pem=str(_pick(conf, "key_pem", "keyPem", default="")),
+            role=_pick(conf, "role", "name"),
+            mount_point=str(_pick(conf, "mount_point", "mountPath", "path", default="cert")),
+        )
+    raise ConfigurationError(f"vault auth: unknown method '{kind}' (known: token, approle, kubernetes, jwt, userpass, cert)")

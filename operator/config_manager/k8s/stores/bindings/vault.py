@@ -1,4 +1,4 @@
-"""``spec.provider.vault``: HashiCorp Vault / OpenBao KV, with token, AppRole, Kubernetes, JWT or userpass auth.
+"""``spec.provider.vault``: HashiCorp Vault / OpenBao KV, with token, AppRole, Kubernetes, JWT, userpass or TLS certificate auth.
 
 Kubernetes auth logs in with a short-lived token of a ServiceAccount of the store's namespace, never
 one for the apiserver's own audience (a store author could send it to any server URL).
@@ -27,7 +27,9 @@ class VaultBinding:
         refs = [CredentialRef("auth.tokenSecretRef", "Secret", ref_at(auth, "tokenSecretRef")),
                 CredentialRef("auth.appRole.secretRef", "Secret", ref_at(ref_at(auth, "appRole"), "secretRef")),
                 CredentialRef("auth.jwt.secretRef", "Secret", ref_at(ref_at(auth, "jwt"), "secretRef")),
-                CredentialRef("auth.userPass.secretRef", "Secret", ref_at(ref_at(auth, "userPass"), "secretRef"))]
+                CredentialRef("auth.userPass.secretRef", "Secret", ref_at(ref_at(auth, "userPass"), "secretRef")),
+                CredentialRef("auth.cert.clientCert", "Secret", ref_at(ref_at(auth, "cert"), "clientCert")),
+                CredentialRef("auth.cert.secretRef", "Secret", ref_at(ref_at(auth, "cert"), "secretRef"))]
         ca = spec.get("caProvider")
         if isinstance(ca, Mapping):
             refs.append(CredentialRef("caProvider", str(ca.get("type") or "Secret"), ca))
@@ -83,6 +85,14 @@ class VaultBinding:
                 "username": user.get("username"),
                 "password": creds.text(f"{BASE}.auth.userPass.secretRef", ref_at(user, "secretRef")),
                 "mount_point": user.get("path") or "userpass",
+            }}
+        elif auth.get("cert"):
+            cert = ref_at(auth, "cert")
+            config["auth"] = {"cert": {
+                "cert_pem": creds.key(f"{BASE}.auth.cert.clientCert", ref_at(cert, "clientCert")).decode(),
+                "key_pem": creds.key(f"{BASE}.auth.cert.secretRef", ref_at(cert, "secretRef")).decode(),
+                "role": cert.get("role"),
+                "mount_point": cert.get("path") or "cert",
             }}
         return config
 
