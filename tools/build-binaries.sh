@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real components the tests and the demo run (kube-apiserver, kube-controller-manager, etcd,
-# helm) from the Go module proxy, once per version, into a cache outside the work tree, and reuses them.
+# helm, vault; and for the local node kube-scheduler, kubelet, kube-proxy) from the Go module proxy, once per version, into a cache outside the work tree, and reuses them.
 #
 #   tools/build-binaries.sh [component ...]     (default: all; prints the bin folder on stdout)
 #
@@ -38,12 +38,16 @@ kube_ldflags() {
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm vault)
+[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm vault kube-scheduler kubelet kube-proxy)
 for c in "${want[@]}"; do
   case "$c" in
     etcd) build etcd "$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3 ;;
     kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)" ;;
     kube-controller-manager) build kube-controller-manager "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
+    # The local node (opt-in: tests/helpers/node.py): scheduler, kubelet and kube-proxy from the same module.
+    kube-scheduler) build kube-scheduler "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-scheduler "$(kube_ldflags)" ;;
+    kubelet) build kubelet "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kubelet "$(kube_ldflags)" ;;
+    kube-proxy) build kube-proxy "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-proxy "$(kube_ldflags)" ;;
     helm) build helm "$HELM_VERSION" helm helm.sh/helm/v4/cmd/helm ;;
     # The Vault-compatible server for the vault tests: HashiCorp Vault (MPL) while the proxy refuses OpenBao.
     # prepare-build.sh patches one sdk check that Vault 1.14 predates (see there) and gives a -modfile;
