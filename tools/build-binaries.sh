@@ -38,13 +38,14 @@ kube_ldflags() {
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm vault kube-scheduler kubelet kube-proxy)
+[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm vault kube-scheduler kubelet)
 for c in "${want[@]}"; do
   case "$c" in
     etcd) build etcd "$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3 ;;
     kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)" ;;
     kube-controller-manager) build kube-controller-manager "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
-    # The local node (opt-in: tests/helpers/node.py): scheduler, kubelet and kube-proxy from the same module.
+    # The local node (tests/helpers/node_cluster.py): scheduler and kubelet from the same module; kube-proxy
+    # builds too but is not used (the node routes the one Service Pods need itself, devcluster/network.py).
     kube-scheduler) build kube-scheduler "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-scheduler "$(kube_ldflags)" ;;
     kubelet) build kubelet "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kubelet "$(kube_ldflags)" ;;
     kube-proxy) build kube-proxy "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-proxy "$(kube_ldflags)" ;;

@@ -34,7 +34,7 @@ fail() { echo "build-image: FAILED: $*" >&2; exit 1; }
 start=$SECONDS
 
 builder="${CONFIG_MANAGER_IMAGE_BUILDER:-}"
-if [ -z "$builder" ]; then command -v docker >/dev/null && builder=docker || builder=rootfs; fi
+if [ -z "$builder" ]; then docker info >/dev/null 2>&1 && builder=docker || builder=rootfs; fi
 
 if [ "$builder" = docker ]; then
   out="$cache/${tag//[:\/]/_}.docker.tar"
@@ -65,7 +65,7 @@ base="$cache/base-bookworm-$base_key.tar"
 if [ ! -s "$base" ]; then
   say "making the base root filesystem (mmdebstrap bookworm: $base_packages; first time only)"
   t=$SECONDS
-  mmdebstrap --quiet --variant=essential --include="$base_packages" \
+  mmdebstrap --quiet --format=tar --variant=essential --include="$base_packages" \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --skip=output/dev \

@@ -38,8 +38,10 @@ from .node import LocalNode, require_root
 from .pki import CertificateAuthority, CertificateFiles, write_service_account_keys
 from .processes import ManagedProcess, free_port
 
-# Controllers that need nodes or a cloud are left out; everything an operator relies on stays.
+# Controllers that need nodes or a cloud are left out; everything an operator relies on stays. With a
+# node, the node lifecycle controller runs too: it lifts the not-ready taint a kubelet registers with.
 CONTROLLERS = "*,-node-ipam-controller,-node-lifecycle-controller"
+CONTROLLERS_WITH_NODE = "*,-node-ipam-controller"
 
 
 class ControlPlaneError(ConfigManagerError):
@@ -211,7 +213,7 @@ class LocalControlPlane:
                 "--kubeconfig", str(kcm_config),
                 "--authentication-kubeconfig", str(kcm_config),
                 "--authorization-kubeconfig", str(kcm_config),
-                "--controllers", CONTROLLERS,
+                "--controllers", CONTROLLERS_WITH_NODE if self.nodes else CONTROLLERS,
                 "--service-account-private-key-file", str(sa_key),
                 "--root-ca-file", str(ca.cert_file),
                 "--use-service-account-credentials",

@@ -119,3 +119,29 @@ class PodNetwork:
                 problems.append(f"ip link del {self.bridge}: {result.stderr.strip()}")
             self.created = False
         return problems
+
+
+# Chains a kubelet makes in the host's tables (its iptables canary and the localnet firewall). They are
+# shared by every kubelet on the machine, so they are removed only when no other kubelet runs.
+_KUBELET_CHAINS = {"filter": ["KUBE-FIREWALL", "KUBE-KUBELET-CANARY"],
+                   "mangle": ["KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY"],
+                   "nat": ["KUBE-KUBELET-CANARY"]}
+
+
+def remove_kubelet_chains() -> list[str]:
+    """Remove the kubelet's own iptables chains (IPv4 and IPv6) and the jumps to them."""
+    problems = []
+    for tool in ("iptables", "ip6tables"):
+        for table, chains in _KUBELET_CHAINS.items():
+            rules = _run([tool, "-w", "-t", table, "-S"], check=False).stdout.splitlines()
+            for chain in chains:
+                for rule in rules:
+                    parts = rule.split()
+                    if parts[:1] == ["-A"] and parts[1] != chain and parts[-2:] == ["-j", chain]:
+                        _run([tool, "-w", "-t", table, "-D", *parts[1:]], check=False)
+                if f"-N {chain}" in rules:
+                    _run([tool, "-w", "-t", table, "-F", chain], check=False)
+                    result = _run([tool, "-w", "-t", table, "-X", chain], check=False)
+                    if result.returncode != 0:
+                        problems.append(f"{tool} -t {table} -X {chain}: {result.stderr.strip()}")
+    return problems

@@ -26,7 +26,7 @@ import yaml
 
 from ..errors import ConfigManagerError
 from . import images
-from .network import PodNetwork
+from .network import PodNetwork, remove_kubelet_chains
 from .pki import CertificateAuthority
 from .processes import ManagedProcess, free_port
 from .runtime import Containerd, unmount_under
@@ -77,6 +77,8 @@ class LocalNode:
         if self.containerd:
             problems += self.containerd.stop()
         problems += unmount_under(self.folder)  # the kubelet's volume mounts
+        if not _other_kubelets():
+            problems += remove_kubelet_chains()
         return problems
 
     def import_image(self, archive: Path) -> None:
@@ -181,6 +183,19 @@ class LocalNode:
             time.sleep(0.5)
         raise NodeError(f"node {self.name} not Ready within {self._timeout:.0f}s ({state}); last lines of "
                         f"{self.kubelet.log_file}:\n{self.kubelet.log_tail()}")
+
+
+def _other_kubelets() -> bool:
+    """Whether another kubelet runs on this machine (then its iptables chains stay)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            except OSError:
+                continue
+            if Path(argv0.decode(errors="replace")).name.startswith("kubelet"):
+                return True
+    return False
 
 
 def require_root() -> None:
