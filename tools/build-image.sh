@@ -90,25 +90,27 @@ if [ ! -s "$out" ]; then
   cp -r "$work/wheels" "$work/rootfs/tmp/wheels"
   say "installing into /opt/venv (offline, in a chroot of the base)"
   # A private mount namespace: /proc and /dev mounted for the chroot vanish with it.
-  unshare --mount --propagation private sh -euc '
+  # Inside, only a plain environment: this machine's pip settings (find-links, index) are not the image's.
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin unshare --mount --propagation private sh -euc '
     root="$1"; mkdir -p "$root/proc" "$root/dev"
     mount -t proc proc "$root/proc"; mount --rbind /dev "$root/dev"
     chroot "$root" /usr/bin/python3 -m venv /opt/venv
-    chroot "$root" /opt/venv/bin/pip install --quiet --no-index --find-links /tmp/wheels "configmanagelib[all]"
-    chroot "$root" /opt/venv/bin/pip uninstall --quiet --yes pip setuptools wheel
+    chroot "$root" /opt/venv/bin/pip install --quiet --no-index --no-cache-dir --find-links /tmp/wheels "configmanagelib[all]"
+    chroot "$root" /opt/venv/bin/pip uninstall --quiet --yes pip setuptools
     chroot "$root" /opt/venv/bin/python -m compileall -q /opt/venv/lib
-    chroot "$root" /usr/sbin/groupadd --system --gid 65532 configmanager
-    chroot "$root" /usr/sbin/useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin configmanager
   ' sh "$work/rootfs" >&2 || fail "installing the package into the image (chroot)"
-  tar -C "$work/rootfs" -cf "$work/app.tar" opt/venv etc/passwd etc/group etc/shadow etc/gshadow \
+  # The user the chart runs as (the essential variant has no useradd; these two lines are what it writes).
+  echo "configmanager:x:65532:65532::/nonexistent:/usr/sbin/nologin" >> "$work/rootfs/etc/passwd"
+  echo "configmanager:x:65532:" >> "$work/rootfs/etc/group"
+  tar -C "$work/rootfs" -cf "$work/app.tar" opt/venv etc/passwd etc/group \
     || fail "packing the venv layer"
   config='{"entrypoint": ["python", "-m", "config_manager.k8s"], "user": "65532:65532",
     "env": ["PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "HOME=/tmp"],
     "exposed_ports": ["8080/tcp"],
     "labels": {"org.opencontainers.image.title": "config-manager", "org.opencontainers.image.licenses": "Apache-2.0"}}'
-  "$python" -m config_manager.devcluster.images "$out" "$tag" "$base" "$work/app.tar" --config "$config" \
+  "$python" -c "import sys; from config_manager.devcluster.images import main; main(sys.argv[1:])" \
+    "$out" "$tag" "$base" "$work/app.tar" --config "$config" \
     || fail "writing the docker-archive"
   say "built $tag in $((SECONDS - start))s: $(du -m "$out" | cut -f1) MB uncompressed"
 fi

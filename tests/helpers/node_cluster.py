@@ -17,9 +17,10 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -29,6 +30,7 @@ from config_manager.devcluster.images import BUSYBOX_IMAGE
 from tests.helpers.cluster import ClusterInfo, _existing_cluster
 
 REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 @dataclass
@@ -98,3 +100,19 @@ def node_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
                           image_build_seconds=built, node_start_seconds=time.monotonic() - started)
     finally:
         plane.stop()
+
+
+def wait_until(check: Callable[[], T | None | bool], *, timeout: float, what: str, interval: float = 0.5) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` (and the last error) otherwise."""
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except AssertionError as exc:
+            last_error = str(exc)[-500:]
+            result = None
+        if result:
+            return result  # type: ignore[return-value]
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last: {last_error})" if last_error else ""))
