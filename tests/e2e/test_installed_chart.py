@@ -63,6 +63,17 @@ class Release:
             raise AssertionError(f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
 
+    def operator_logs(self, tail: int = 15) -> str:
+        return self.info.kubectl("logs", "-n", self.namespace, "-l", f"app.kubernetes.io/instance={self.name}",
+                                 f"--tail={tail}", "--prefix", check=False).stdout
+
+    def explain(self, namespace: str) -> str:
+        """For failure messages: our objects' status in ``namespace`` and the operator's last log lines."""
+        objects = self.info.kubectl("get", "secretstores,managedsecrets,configbundles,pods", "-n", namespace,
+                                    "-o", "yaml", check=False).stdout
+        status = [line for line in objects.splitlines() if "message" in line or "reason" in line or "phase" in line]
+        return "status:\n" + "\n".join(status[-30:]) + "\noperator log:\n" + self.operator_logs()
+
     def pods(self) -> list[dict[str, Any]]:
         return get_json(self.info, "pods", "-n", self.namespace, "-l", f"app.kubernetes.io/instance={self.name}")["items"]
 
@@ -84,8 +95,12 @@ def since(pod: dict[str, Any]) -> float:
     return (dt.datetime.fromisoformat(cond["lastTransitionTime"].replace("Z", "+00:00")) - created).total_seconds()
 
 
+GITOPS = "e2e-gitops"  # the field manager our manifests are applied with, as Argo CD / Flux apply them
+
+
 def apply(info: ClusterInfo, namespace: str, *docs: dict[str, Any]) -> None:
-    info.kubectl("apply", "-n", namespace, "-f", "-", input="\n---\n".join(yaml.safe_dump(d) for d in docs))
+    info.kubectl("apply", "--server-side", f"--field-manager={GITOPS}", "-n", namespace, "-f", "-",
+                 input="\n---\n".join(yaml.safe_dump(d) for d in docs))
 
 
 def secret_values(info: ClusterInfo, namespace: str, name: str) -> dict[str, str] | None:
@@ -240,7 +255,7 @@ def test_pod_syncs_managedsecret_and_masked_configbundle_and_serves_metrics(
     make_store(info, ns, {"db/password": password, "api/token": token}, tmp_path)
     apply(info, ns, managed_secret(), config_bundle())
     assert wait_until(lambda: secret_values(info, ns, "app") == {"password": password, "token": token},
-                      timeout=60, what="Secret app synced by the operator Pod")
+                      timeout=60, what="Secret app synced by the operator Pod", explain=lambda: release.explain(ns))
     masked = wait_until(lambda: (r := info.kubectl("get", "configmap", "web", "-n", ns, "-o", "json", check=False))
                         .returncode == 0 and json.loads(r.stdout), timeout=60, what="masked ConfigMap web")
     rendered = json.dumps(masked["data"])
@@ -265,10 +280,18 @@ def test_pod_syncs_managedsecret_and_masked_configbundle_and_serves_metrics(
     assert password not in metrics and token not in metrics
     # GitOps: re-applying what we applied changes nothing once the operator has synced.
     manifests = "\n---\n".join(yaml.safe_dump(d) for d in (managed_secret(), config_bundle()))
-    diff = info.kubectl("diff", "--server-side", "-n", ns, "-f", "-", input=manifests, check=False)
+    diff = info.kubectl("diff", "--server-side", f"--field-manager={GITOPS}", "-n", ns, "-f", "-", input=manifests,
+                        check=False)
     assert diff.returncode == 0, f"kubectl diff --server-side shows changes:\n{diff.stdout}{diff.stderr}"
-    chart = release.helm("get", "manifest", release.name, "--namespace", release.namespace).stdout
-    diff = info.kubectl("diff", "--server-side", "-f", "-", input=chart, check=False)
+    # The chart's objects as helm applies them (its manifest plus the two release annotations helm adds).
+    docs = [d for d in yaml.safe_load_all(release.helm("get", "manifest", release.name, "--namespace",
+                                                       release.namespace).stdout) if d]
+    for doc in docs:
+        doc["metadata"].setdefault("annotations", {}).update({
+            "meta.helm.sh/release-name": release.name, "meta.helm.sh/release-namespace": release.namespace})
+    chart = "\n---\n".join(yaml.safe_dump(d) for d in docs)
+    diff = info.kubectl("diff", "--server-side", "--field-manager=helm", "-n", release.namespace, "-f", "-",
+                        input=chart, check=False)
     assert diff.returncode == 0, f"kubectl diff --server-side of the chart shows changes:\n{diff.stdout}{diff.stderr}"
 
 
@@ -278,7 +301,7 @@ def test_rotation_rolls_only_the_pods_using_the_rotated_key(release: Release, ap
     make_store(info, ns, {"db/password": password, "api/token": token}, tmp_path)
     apply(info, ns, managed_secret(rotation=True))
     wait_until(lambda: secret_values(info, ns, "app") == {"password": password, "token": token}, timeout=60,
-               what="Secret app synced")
+               what="Secret app synced", explain=lambda: release.explain(ns))
     apply(info, ns, workload("uses-password", image, env_key="password"), workload("uses-token", image, volume=True))
     before = {}
     for app in ("uses-password", "uses-token"):

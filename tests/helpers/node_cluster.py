@@ -102,8 +102,12 @@ def node_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         plane.stop()
 
 
-def wait_until(check: Callable[[], T | None | bool], *, timeout: float, what: str, interval: float = 0.5) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` (and the last error) otherwise."""
+def wait_until(check: Callable[[], T | None | bool], *, timeout: float, what: str, interval: float = 0.5,
+               explain: Callable[[], str] | None = None) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` (and the last error) otherwise.
+
+    ``explain`` adds what the failure message should show (component logs, object status).
+    """
     deadline = time.monotonic() + timeout
     last_error = ""
     while time.monotonic() < deadline:
@@ -115,4 +119,7 @@ def wait_until(check: Callable[[], T | None | bool], *, timeout: float, what: st
         if result:
             return result  # type: ignore[return-value]
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last: {last_error})" if last_error else ""))
+    details = f" (last: {last_error})" if last_error else ""
+    if explain is not None:
+        details += "\n" + explain()
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{details}")

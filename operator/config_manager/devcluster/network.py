@@ -97,6 +97,8 @@ class PodNetwork:
                     "ipam": {
                         "type": "host-local", "dataDir": str(ipam_dir),
                         "ranges": [[{"subnet": str(self.subnet), "gateway": self.gateway}]],
+                        # The default route via the bridge: how a Pod reaches the Service ClusterIPs.
+                        "routes": [{"dst": "0.0.0.0/0"}],
                     },
                 },
             ],
