@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv binaries test unit demo kind-e2e clean
+.PHONY: venv binaries node-deps image test unit demo kind-e2e clean
 
 venv: $(VENV)/.installed
 
@@ -16,13 +16,23 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
-# Go-built components (etcd, kube-apiserver, kube-controller-manager, helm, ...), cached by version
-# in ~/.cache/config-manager; a no-op once built.
+# Go-built components (etcd, kube-apiserver, kube-controller-manager, helm, vault, kube-scheduler,
+# kubelet), cached by version in ~/.cache/config-manager; a no-op once built.
 binaries:
 	tools/build-binaries.sh >/dev/null
 	@if [ -x tools/fetch-lowkey-vault.sh ]; then tools/fetch-lowkey-vault.sh >/dev/null; fi
 
-test: venv binaries
+# What the local node needs from Debian (containerd, runc, CNI plugins, iptables, mmdebstrap, ...);
+# a no-op when installed. The node's tests (tests/e2e, marker `node`) need root.
+node-deps:
+	tools/install-node-deps.sh
+
+# The operator image (operator/Dockerfile): docker build, or here a Debian root filesystem; prints the
+# docker-archive's path. The node tests build it themselves (cached).
+image: venv
+	tools/build-image.sh
+
+test: venv binaries node-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 unit: venv

@@ -167,7 +167,7 @@ def test_runs_the_operator_entry_point_as_the_charts_service_account(combination
     assert pod["serviceAccountName"] == sa["metadata"]["name"] == f"{RELEASE}-config-manager"
     assert sa["metadata"]["namespace"] == NAMESPACE
     assert container(objects)["command"] == ["python", "-m", "config_manager.k8s"]
-    assert container(objects)["image"] == "ghcr.io/config-manager/config-manager:0.1.0"
+    assert container(objects)["image"] == "config-manager:0.1.0"
     env = {e["name"]: e for e in container(objects)["env"]}
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"  # the Lease identity
 
@@ -430,7 +430,7 @@ def test_values_schema_rejects_bad_values(helm: Path, tmp_path: Path, values: di
 def test_image_digest_pins_the_image(helm: Path, tmp_path: Path) -> None:
     digest = "sha256:" + "a" * 64
     c = container(render(helm, {"image": {"digest": digest}}, tmp_path))
-    assert c["image"] == f"ghcr.io/config-manager/config-manager@{digest}"
+    assert c["image"] == f"config-manager@{digest}"
 
 
 # -------------------------------------------------------------------------------------------------- CRDs
