@@ -342,3 +342,67 @@ def test_rotation_rolls_only_the_pods_using_the_rotated_key(release: Release, ap
     for value in (password, new_password, token):
         assert value not in logs and value not in events
     print(f"\nNODE rotation (configmanager rotate) -> new Pod Ready: {rotation_to_new_pods:.1f}s")
+
+
+def lease_holder(release: Release) -> str:
+    holder: str = get_json(release.info, "lease", release.fullname, "-n", release.namespace)["spec"].get(
+        "holderIdentity") or ""
+    return holder
+
+
+def test_two_replicas_the_standby_takes_over_when_the_leader_pod_is_deleted(
+        release: Release, app_namespace: str, tmp_path: Path) -> None:
+    info, ns = release.info, app_namespace
+    release.helm("upgrade", release.name, str(CHART), "--namespace", release.namespace, "--reuse-values",
+                 "--set", "replicaCount=2")
+    pods = wait_until(lambda: len(r := [p for p in release.pods() if ready(p)]) == 2 and r, timeout=180,
+                      what="two operator Pods Ready")
+    names = {p["metadata"]["name"] for p in pods}
+    leader = wait_until(lambda: (h := lease_holder(release)) in names and h, timeout=60, what="a leader among the two")
+    password = f"pw-{uuid.uuid4().hex}"
+    make_store(info, ns, {"db/password": password, "api/token": "t"}, tmp_path)
+    apply(info, ns, managed_secret())
+    wait_until(lambda: secret_values(info, ns, "app"), timeout=60, what="Secret app synced by the leader",
+               explain=lambda: release.explain(ns))
+    synced_version = get_json(info, "secret", "app", "-n", ns)["metadata"]["resourceVersion"]
+
+    started = time.monotonic()
+    info.kubectl("delete", "pod", leader, "-n", release.namespace, "--wait=false")
+    standby = wait_until(lambda: (h := lease_holder(release)) and h != leader and h in names and h, timeout=60,
+                         what="the standby holding the Lease")
+    failover = time.monotonic() - started
+    # The new leader serves: a new object is synced, and the Secret already in place is not written again.
+    second = managed_secret()
+    second["metadata"]["name"] = "after-failover"
+    second["spec"]["target"]["name"] = "after-failover"
+    apply(info, ns, second)
+    wait_until(lambda: secret_values(info, ns, "after-failover"), timeout=60, what="a new ManagedSecret synced after failover",
+               explain=lambda: release.explain(ns))
+    serve = time.monotonic() - started
+    assert get_json(info, "secret", "app", "-n", ns)["metadata"]["resourceVersion"] == synced_version, \
+        "the new leader rewrote a Secret that had not changed"
+    print(f"\nNODE failover: leader Pod deleted -> standby {standby} holds the Lease {failover:.1f}s; "
+          f"-> new object synced {serve:.1f}s")
+
+
+def test_helm_upgrade_and_uninstall_leave_no_stray_objects(release: Release) -> None:
+    info = release.info
+    release.helm("upgrade", release.name, str(CHART), "--namespace", release.namespace, "--reuse-values",
+                 "--set", "replicaCount=1", "--set", "operator.logLevel=debug")
+    wait_until(lambda: len(p := release.pods()) == 1 and ready(p[0]) and
+               "--log-level=debug" in p[0]["spec"]["containers"][0]["args"], timeout=180,
+               what="one operator Pod with the upgraded values Ready")
+    release.helm("uninstall", release.name, "--namespace", release.namespace, "--wait", "--timeout", "120s")
+    selector = f"app.kubernetes.io/instance={release.name}"
+    namespaced = "deployments,replicasets,pods,services,serviceaccounts,roles,rolebindings,poddisruptionbudgets,configmaps,secrets"
+
+    def strays() -> list[str]:
+        left = info.kubectl("get", namespaced, "-A", "-l", selector, "-o", "name").stdout.split()
+        left += info.kubectl("get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name").stdout.split()
+        lease = info.kubectl("get", "lease", release.fullname, "-n", release.namespace, "-o", "name", check=False)
+        return left + lease.stdout.split()
+
+    wait_until(lambda: not strays(), timeout=120, what="no objects of the release left",
+               explain=lambda: "left: " + " ".join(strays()))
+    # CRDs stay (Helm never deletes them): documented in NOTES.txt and docs/operations.md.
+    assert info.kubectl("get", "crd", "managedsecrets.configmanager.io", check=False).returncode == 0

@@ -334,6 +334,14 @@ def test_leader_election_is_on_by_default_even_with_one_replica(helm: Path, tmp_
     assert env["POD_NAME"] == "metadata.name" and env["POD_NAMESPACE"] == "metadata.namespace"
 
 
+def test_the_chart_owns_the_lease_so_uninstall_removes_it(helm: Path, tmp_path: Path) -> None:
+    """The operator fills in the Lease's spec; the chart creates it (metadata only), so helm deletes it."""
+    lease = the(render(helm, {}, tmp_path), "Lease")
+    assert lease["metadata"]["name"] == f"{RELEASE}-config-manager" and lease["metadata"]["namespace"] == NAMESPACE
+    assert "spec" not in lease, "the chart must not own the holder fields the operator writes"
+    assert not by_kind(render(helm, {"leaderElection": {"enabled": False}}, tmp_path), "Lease")
+
+
 def test_leader_election_can_be_turned_off_for_a_single_replica(helm: Path, tmp_path: Path) -> None:
     objects = render(helm, {"leaderElection": {"enabled": False}}, tmp_path)
     args = container(objects)["args"]
