@@ -97,6 +97,8 @@ if [ ! -s "$out" ]; then
     chroot "$root" /usr/bin/python3 -m venv /opt/venv
     chroot "$root" /opt/venv/bin/pip install --quiet --no-index --no-cache-dir --find-links /tmp/wheels "configmanagelib[all]"
     chroot "$root" /opt/venv/bin/pip uninstall --quiet --yes pip setuptools
+    # The kubernetes client ships an asyncio copy of itself (68 MB) that nothing here imports.
+    rm -rf "$root"/opt/venv/lib/python3.*/site-packages/kubernetes/aio
     chroot "$root" /opt/venv/bin/python -m compileall -q /opt/venv/lib
   ' sh "$work/rootfs" >&2 || fail "installing the package into the image (chroot)"
   # The user the chart runs as (the essential variant has no useradd; these two lines are what it writes).
@@ -113,6 +115,8 @@ if [ ! -s "$out" ]; then
     "$out" "$tag" "$base" "$work/app.tar" --config "$config" \
     || fail "writing the docker-archive"
   say "built $tag in $((SECONDS - start))s: $(du -m "$out" | cut -f1) MB uncompressed"
+  # Keep only this build of the operator image (each source change makes a new one).
+  find "$cache" -maxdepth 1 -name 'config-manager-*.tar' ! -path "$out" -delete
 fi
 if [ -n "$socket" ]; then
   ctr --address "$socket" --namespace k8s.io images import "$out" >&2 || fail "ctr images import into $socket"
