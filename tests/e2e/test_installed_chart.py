@@ -75,7 +75,9 @@ class Release:
         return "status:\n" + "\n".join(status[-30:]) + "\noperator log:\n" + self.operator_logs()
 
     def pods(self) -> list[dict[str, Any]]:
-        return get_json(self.info, "pods", "-n", self.namespace, "-l", f"app.kubernetes.io/instance={self.name}")["items"]
+        pods: list[dict[str, Any]] = get_json(self.info, "pods", "-n", self.namespace, "-l",
+                                              f"app.kubernetes.io/instance={self.name}")["items"]
+        return pods
 
 
 def get_json(info: ClusterInfo, *args: str) -> Any:
@@ -303,9 +305,10 @@ def test_rotation_rolls_only_the_pods_using_the_rotated_key(release: Release, ap
     wait_until(lambda: secret_values(info, ns, "app") == {"password": password, "token": token}, timeout=60,
                what="Secret app synced", explain=lambda: release.explain(ns))
     apply(info, ns, workload("uses-password", image, env_key="password"), workload("uses-token", image, volume=True))
-    before = {}
+    before: dict[str, str] = {}
     for app in ("uses-password", "uses-token"):
-        pods = wait_until(lambda a=app: running_pods(info, ns, a), timeout=120, what=f"{app} Pod Running")
+        pods = wait_until(lambda a=app: running_pods(info, ns, a), timeout=120,  # type: ignore[misc]
+                          what=f"{app} Pod Running")
         before[app] = pods[0]["metadata"]["uid"]
     first = running_pods(info, ns, "uses-password")[0]["metadata"]["name"]
     assert read_in_container(info, ns, first, 'printf %s "$VALUE"') == password
@@ -318,8 +321,11 @@ def test_rotation_rolls_only_the_pods_using_the_rotated_key(release: Release, ap
     rotate = subprocess.run([str(CONFIGMANAGER), "rotate", f"{ns}/app", "--wait", "--timeout", "120",
                              "--kubeconfig", str(info.kubeconfig)], capture_output=True, text=True, timeout=180, check=False)
     assert rotate.returncode == 0, rotate.stdout + rotate.stderr
-    new_password = wait_until(lambda: (v := secret_values(info, ns, "app")) and v["password"] != password and v["password"],
-                              timeout=60, what="Secret app with a new password")
+    def rotated_password() -> str | None:
+        values = secret_values(info, ns, "app") or {}
+        return values["password"] if values.get("password", password) != password else None
+
+    new_password: str = wait_until(rotated_password, timeout=60, what="Secret app with a new password")
     assert new_password not in rotate.stdout + rotate.stderr
 
     def rolled() -> list[dict[str, Any]] | None:

@@ -20,6 +20,9 @@ from ..errors import ConfigManagerError
 from .processes import ManagedProcess
 
 CNI_BIN_DIR = Path("/usr/lib/cni")
+# containerd 1.6's shims put their sockets under this fixed folder whatever the config says; emptied
+# folders there are removed at stop (rmdir only: another containerd's live sockets are never touched).
+SHARED_STATE = Path("/run/containerd")
 
 
 class ContainerRuntimeError(ConfigManagerError):
@@ -61,6 +64,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "{folder / 'runc'}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN_DIR}"
     conf_dir = "{cni_conf_dir}"
@@ -145,6 +149,7 @@ class Containerd:
             except ProcessLookupError:
                 pass
         problems += unmount_under(self.folder)
+        _remove_empty_dirs(SHARED_STATE)
         return problems
 
 
@@ -162,3 +167,18 @@ def unmount_under(folder: Path) -> list[str]:
         if result.returncode != 0 and "not mounted" not in result.stderr:
             problems.append(f"umount {point}: {result.stderr.strip()}")
     return problems
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    """rmdir ``root`` and the folders below it that are empty (deepest first); anything in use stays."""
+    if not root.is_dir():
+        return
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+    try:
+        root.rmdir()
+    except OSError:
+        pass
