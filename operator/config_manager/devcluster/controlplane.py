@@ -37,6 +37,7 @@ from .network import PodNetwork
 from .node import LocalNode, require_root
 from .pki import CertificateAuthority, CertificateFiles, write_service_account_keys
 from .processes import ManagedProcess, free_port
+from .sweep import record, sweep_stale
 
 # Controllers that need nodes or a cloud are left out; everything an operator relies on stays. With a
 # node, the node lifecycle controller runs too: it lifts the not-ready taint a kubelet registers with.
@@ -100,6 +101,7 @@ class LocalControlPlane:
         if self.nodes:
             require_root()
             node_binaries = (find_component("kube-scheduler"), find_component("kubelet"))
+            sweep_stale()
         base = self.settings.base_dir
         # A node's sockets must fit in 108 bytes: its cluster lives in a short folder under /tmp.
         parent = None if self.nodes else (str(base) if base else None)
@@ -108,6 +110,7 @@ class LocalControlPlane:
             if self.nodes:
                 self.network = PodNetwork.choose()
                 self.network.create()
+                record(self.dir, self.network)
             self._start_all(binaries, self.dir)
             if node_binaries:
                 self._start_node(*node_binaries)

@@ -29,7 +29,7 @@ from . import images
 from .network import PodNetwork, remove_kubelet_chains
 from .pki import CertificateAuthority
 from .processes import ManagedProcess, free_port
-from .runtime import Containerd, unmount_under
+from .runtime import Containerd, other_kubelets, unmount_under
 
 NODE_NAME = "cm-node-1"
 CLUSTER_DNS = "10.0.0.10"  # no DNS server runs there; set so Pods do not warn MissingClusterDNS
@@ -77,7 +77,7 @@ class LocalNode:
         if self.containerd:
             problems += self.containerd.stop()
         problems += unmount_under(self.folder)  # the kubelet's volume mounts
-        if not _other_kubelets():
+        if not other_kubelets():
             problems += remove_kubelet_chains()
         return problems
 
@@ -183,19 +183,6 @@ class LocalNode:
             time.sleep(0.5)
         raise NodeError(f"node {self.name} not Ready within {self._timeout:.0f}s ({state}); last lines of "
                         f"{self.kubelet.log_file}:\n{self.kubelet.log_tail()}")
-
-
-def _other_kubelets() -> bool:
-    """Whether another kubelet runs on this machine (then its iptables chains stay)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
-            except OSError:
-                continue
-            if Path(argv0.decode(errors="replace")).name.startswith("kubelet"):
-                return True
-    return False
 
 
 def require_root() -> None:

@@ -149,7 +149,7 @@ class Containerd:
             except ProcessLookupError:
                 pass
         problems += unmount_under(self.folder)
-        _remove_empty_dirs(SHARED_STATE)
+        remove_empty_dirs(SHARED_STATE)
         return problems
 
 
@@ -169,7 +169,7 @@ def unmount_under(folder: Path) -> list[str]:
     return problems
 
 
-def _remove_empty_dirs(root: Path) -> None:
+def remove_empty_dirs(root: Path) -> None:
     """rmdir ``root`` and the folders below it that are empty (deepest first); anything in use stays."""
     if not root.is_dir():
         return
@@ -182,3 +182,16 @@ def _remove_empty_dirs(root: Path) -> None:
         root.rmdir()
     except OSError:
         pass
+
+
+def other_kubelets() -> bool:
+    """Whether another kubelet runs on this machine (then its iptables chains stay)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            except OSError:
+                continue
+            if Path(argv0.decode(errors="replace")).name.startswith("kubelet"):
+                return True
+    return False
