@@ -54,6 +54,17 @@ def _container_pids(folder: Path) -> list[int]:
     return pids
 
 
+def _remove_dead_shim_sockets() -> None:
+    """Socket files of killed shims: no process has them open (they are not in /proc/net/unix)."""
+    folder = SHARED_STATE / "s"
+    if not folder.is_dir():
+        return
+    live = {line.split()[-1] for line in Path("/proc/net/unix").read_text().splitlines()[1:] if len(line.split()) > 7}
+    for sock in folder.iterdir():
+        if sock.is_socket() and str(sock) not in live:
+            sock.unlink(missing_ok=True)
+
+
 def record(folder: Path, network: PodNetwork) -> None:
     """Note the cluster's bridge in its folder, for ``sweep_stale``."""
     (folder / STATE_FILE).write_text(json.dumps({"bridge": network.bridge, "subnet": str(network.subnet)}))
@@ -82,5 +93,6 @@ def sweep_stale(parent: Path | None = None) -> list[str]:
         swept.append(str(folder))
     if swept and not other_kubelets():
         remove_kubelet_chains()
+        _remove_dead_shim_sockets()
         remove_empty_dirs(SHARED_STATE)
     return swept
