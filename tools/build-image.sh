@@ -17,6 +17,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
+# shellcheck source=/dev/null
+source "$here/versions.env"
+suite="$IMAGE_BASE_SUITE"
 cache="${CONFIG_MANAGER_CACHE:-$HOME/.cache/config-manager}/images"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml" | head -1)"
 tag="config-manager:$version"
@@ -60,17 +63,17 @@ cat /etc/apt/sources.list.d/*.sources 2>/dev/null > "$sources" || true
 [ -s "$sources" ] || grep -h '^deb ' /etc/apt/sources.list > "$sources" 2>/dev/null || fail "no apt sources found in /etc/apt"
 case "$(head -c 5 "$sources")" in deb\ *) src_ext=list ;; *) src_ext=sources ;; esac
 mv "$sources" "$sources.$src_ext"; sources="$sources.$src_ext"; trap 'rm -f "$sources"' EXIT
-base_key="$( { echo "bookworm essential $base_packages v1"; cat "$sources"; } | sha256sum | cut -c1-16)"
-base="$cache/base-bookworm-$base_key.tar"
+base_key="$( { echo "$suite essential $base_packages v1"; cat "$sources"; } | sha256sum | cut -c1-16)"
+base="$cache/base-$suite-$base_key.tar"
 if [ ! -s "$base" ]; then
-  say "making the base root filesystem (mmdebstrap bookworm: $base_packages; first time only)"
+  say "making the base root filesystem (mmdebstrap $suite: $base_packages; first time only)"
   t=$SECONDS
   mmdebstrap --quiet --format=tar --variant=essential --include="$base_packages" \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --skip=output/dev \
     --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*' \
-    bookworm "$base.tmp" "$sources" >&2 || { rm -f "$base.tmp"; fail "mmdebstrap bookworm"; }
+    "$suite" "$base.tmp" "$sources" >&2 || { rm -f "$base.tmp"; fail "mmdebstrap $suite"; }
   mv "$base.tmp" "$base"
   say "base made in $((SECONDS - t))s"
 fi

@@ -6,12 +6,22 @@
 #
 #   tools/install-node-deps.sh          (run by `make node-deps`, a prerequisite of `make test`)
 set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=/dev/null
+source "$here/versions.env"
 
+# The runtime at the versions pinned in versions.env; the rest as Debian bookworm has them.
+declare -A pinned=([containerd]="$CONTAINERD_DEBIAN_VERSION" [runc]="$RUNC_DEBIAN_VERSION"
+                   [containernetworking-plugins]="$CNI_PLUGINS_DEBIAN_VERSION")
 packages=(containerd runc containernetworking-plugins iptables conntrack busybox-static mmdebstrap
           gcc libc6-dev iproute2 kmod)
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed="$(dpkg-query -W -f='${Status} ${Version}' "$p" 2>/dev/null || true)"
+  want="${pinned[$p]:-}"
+  if ! echo "$installed" | grep -q "install ok installed" || { [ -n "$want" ] && [ "${installed##* }" != "$want" ]; }; then
+    missing+=("$p${want:+=$want}")
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
