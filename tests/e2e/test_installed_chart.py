@@ -362,9 +362,10 @@ def test_two_replicas_the_standby_takes_over_when_the_leader_pod_is_deleted(
     release.helm("upgrade", release.name, str(CHART), "--namespace", release.namespace, "--reuse-values",
                  "--set", "replicaCount=2")
     pods = wait_until(lambda: len(r := [p for p in release.pods() if ready(p)]) == 2 and r, timeout=180,
-                      what="two operator Pods Ready")
+                      what="two operator Pods Ready", explain=lambda: release.explain(release.namespace))
     names = {p["metadata"]["name"] for p in pods}
-    leader = wait_until(lambda: (h := lease_holder(release)) in names and h, timeout=60, what="a leader among the two")
+    leader = wait_until(lambda: (h := lease_holder(release)) in names and h, timeout=60, what="a leader among the two",
+                        explain=lambda: f"holder {lease_holder(release)!r}, pods {sorted(names)}\n" + release.operator_logs())
     password = f"pw-{uuid.uuid4().hex}"
     make_store(info, ns, {"db/password": password, "api/token": "t"}, tmp_path)
     apply(info, ns, managed_secret())
@@ -375,7 +376,9 @@ def test_two_replicas_the_standby_takes_over_when_the_leader_pod_is_deleted(
     started = time.monotonic()
     info.kubectl("delete", "pod", leader, "-n", release.namespace, "--wait=false")
     standby = wait_until(lambda: (h := lease_holder(release)) and h != leader and h in names and h, timeout=60,
-                         what="the standby holding the Lease")
+                         what="the standby holding the Lease",
+                         explain=lambda: f"holder {lease_holder(release)!r}, pods before {sorted(names)}\n"
+                                         + release.operator_logs())
     failover = time.monotonic() - started
     # The new leader serves: a new object is synced, and the Secret already in place is not written again.
     second = managed_secret()
@@ -385,8 +388,10 @@ def test_two_replicas_the_standby_takes_over_when_the_leader_pod_is_deleted(
     wait_until(lambda: secret_values(info, ns, "after-failover"), timeout=60, what="a new ManagedSecret synced after failover",
                explain=lambda: release.explain(ns))
     serve = time.monotonic() - started
-    assert get_json(info, "secret", "app", "-n", ns)["metadata"]["resourceVersion"] == synced_version, \
-        "the new leader rewrote a Secret that had not changed"
+    after = get_json(info, "secret", "app", "-n", ns)
+    assert after["metadata"]["resourceVersion"] == synced_version, (
+        "the new leader rewrote a Secret that had not changed; managed fields now: "
+        + json.dumps(after["metadata"].get("managedFields"))[:1500])
     print(f"\nNODE failover: leader Pod deleted -> standby {standby} holds the Lease {failover:.1f}s; "
           f"-> new object synced {serve:.1f}s")
 
