@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv binaries lint test unit demo kind-e2e clean
+.PHONY: venv binaries lint node-deps image test unit demo kind-e2e clean
 
 venv: $(VENV)/.installed
 
@@ -17,8 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Go-built components (etcd, kube-apiserver, kube-controller-manager, helm, Vault, the Key Vault test
-# server), cached by version
-# in ~/.cache/config-manager; a no-op once built.
+# server, kube-scheduler, kubelet), cached by version in ~/.cache/config-manager; a no-op once built.
 binaries:
 	tools/build-binaries.sh >/dev/null
 
@@ -28,7 +27,17 @@ lint: venv
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/mypy operator/config_manager
 
-test: venv binaries
+# What the local node needs from Debian (containerd, runc, CNI plugins, iptables, mmdebstrap, ...);
+# a no-op when installed. The node's tests (tests/e2e, marker `node`) need root.
+node-deps:
+	tools/install-node-deps.sh
+
+# The operator image (operator/Dockerfile): docker build, or here a Debian root filesystem; prints the
+# docker-archive's path. The node tests build it themselves (cached).
+image: venv
+	tools/build-image.sh
+
+test: venv binaries node-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 unit: venv

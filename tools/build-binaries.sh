@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real components the tests and the demo run (kube-apiserver, kube-controller-manager, etcd,
-# helm, Vault, our Key Vault test server) from the Go module proxy, once per version, into a cache outside
-# the work tree, and reuses them.
+# helm, Vault, our Key Vault test server; and for the local node kube-scheduler, kubelet, kube-proxy)
+# from the Go module proxy, once per version, into a cache outside the work tree, and reuses them.
 #
 #   tools/build-binaries.sh [component ...]     (default: all; prints the bin folder on stdout)
 #
@@ -45,12 +45,17 @@ source_hash() {
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm vault azure-keyvault)
+[ ${#want[@]} -eq 0 ] && want=(etcd kube-apiserver kube-controller-manager helm vault azure-keyvault kube-scheduler kubelet)
 for c in "${want[@]}"; do
   case "$c" in
     etcd) build etcd "$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3 ;;
     kube-apiserver) build kube-apiserver "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)" ;;
     kube-controller-manager) build kube-controller-manager "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
+    # The local node (tests/helpers/node_cluster.py): scheduler and kubelet from the same module; kube-proxy
+    # builds too but is not used (the node routes the one Service Pods need itself, devcluster/network.py).
+    kube-scheduler) build kube-scheduler "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-scheduler "$(kube_ldflags)" ;;
+    kubelet) build kubelet "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kubelet "$(kube_ldflags)" ;;
+    kube-proxy) build kube-proxy "$KUBERNETES_VERSION" kube k8s.io/kubernetes/cmd/kube-proxy "$(kube_ldflags)" ;;
     helm) build helm "$HELM_VERSION" helm helm.sh/helm/v4/cmd/helm ;;
     # The Vault-compatible server for the vault tests: HashiCorp Vault (MPL) while the proxy refuses OpenBao.
     # prepare-build.sh patches one sdk check that Vault 1.14 predates (see there) and gives a -modfile;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # e2e on kind, for machines with a Docker engine (these CI machines have none; there the same suite runs
-# on the local control plane). Creates the kind cluster from kind-config.yaml, builds and loads the
-# operator image, installs the CRDs and the Helm chart, then runs the e2e suite against the cluster.
+# on the local node). Creates the kind cluster from kind-config.yaml, builds and loads the operator image,
+# installs the CRDs, then runs the e2e suite against the cluster: tests/e2e/test_installed_chart.py
+# installs the chart itself (helm on PATH or in the cache) with that image.
 #
 #   tools/kind-e2e.sh            env: KIND_NODE_IMAGE, KEEP_CLUSTER=1, IMAGE=config-manager:e2e
 set -euo pipefail
@@ -23,7 +24,6 @@ docker build -t "$image" -f operator/Dockerfile .
 kind load docker-image "$image" --name "$cluster"
 kubectl --kubeconfig "$kubeconfig" apply --server-side -f crds/
 kubectl --kubeconfig "$kubeconfig" wait --for condition=Established --timeout 60s crd --all
-helm --kubeconfig "$kubeconfig" install config-manager charts/config-manager \
-  --namespace config-manager --create-namespace \
-  --set image.repository="${image%:*}" --set image.tag="${image##*:}" --set image.pullPolicy=Never --wait
-.venv/bin/pytest tests/e2e --use-existing-cluster --kubeconfig "$kubeconfig"
+kind load docker-image busybox:1.36 --name "$cluster" 2>/dev/null || true  # the workload image, if pulled already
+CONFIG_MANAGER_IMAGE="$image" CONFIG_MANAGER_WORKLOAD_IMAGE="${WORKLOAD_IMAGE:-busybox:1.36}" \
+  .venv/bin/pytest tests/e2e --use-existing-cluster --kubeconfig "$kubeconfig"

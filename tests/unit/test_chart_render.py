@@ -167,7 +167,7 @@ def test_runs_the_operator_entry_point_as_the_charts_service_account(combination
     assert pod["serviceAccountName"] == sa["metadata"]["name"] == f"{RELEASE}-config-manager"
     assert sa["metadata"]["namespace"] == NAMESPACE
     assert container(objects)["command"] == ["python", "-m", "config_manager.k8s"]
-    assert container(objects)["image"] == "ghcr.io/config-manager/config-manager:0.1.0"
+    assert container(objects)["image"] == "config-manager:0.1.0"
     env = {e["name"]: e for e in container(objects)["env"]}
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"  # the Lease identity
 
@@ -334,6 +334,14 @@ def test_leader_election_is_on_by_default_even_with_one_replica(helm: Path, tmp_
     assert env["POD_NAME"] == "metadata.name" and env["POD_NAMESPACE"] == "metadata.namespace"
 
 
+def test_the_chart_owns_the_lease_so_uninstall_removes_it(helm: Path, tmp_path: Path) -> None:
+    """The operator fills in the Lease's spec; the chart creates it (metadata only), so helm deletes it."""
+    lease = the(render(helm, {}, tmp_path), "Lease")
+    assert lease["metadata"]["name"] == f"{RELEASE}-config-manager" and lease["metadata"]["namespace"] == NAMESPACE
+    assert "spec" not in lease, "the chart must not own the holder fields the operator writes"
+    assert not by_kind(render(helm, {"leaderElection": {"enabled": False}}, tmp_path), "Lease")
+
+
 def test_leader_election_can_be_turned_off_for_a_single_replica(helm: Path, tmp_path: Path) -> None:
     objects = render(helm, {"leaderElection": {"enabled": False}}, tmp_path)
     args = container(objects)["args"]
@@ -430,7 +438,7 @@ def test_values_schema_rejects_bad_values(helm: Path, tmp_path: Path, values: di
 def test_image_digest_pins_the_image(helm: Path, tmp_path: Path) -> None:
     digest = "sha256:" + "a" * 64
     c = container(render(helm, {"image": {"digest": digest}}, tmp_path))
-    assert c["image"] == f"ghcr.io/config-manager/config-manager@{digest}"
+    assert c["image"] == f"config-manager@{digest}"
 
 
 # -------------------------------------------------------------------------------------------------- CRDs

@@ -27,6 +27,9 @@ _VERSION_KEYS = {
     "etcd": "ETCD_VERSION",
     "kube-apiserver": "KUBERNETES_VERSION",
     "kube-controller-manager": "KUBERNETES_VERSION",
+    "kube-scheduler": "KUBERNETES_VERSION",
+    "kubelet": "KUBERNETES_VERSION",
+    "kube-proxy": "KUBERNETES_VERSION",
     "helm": "HELM_VERSION",
 }
 

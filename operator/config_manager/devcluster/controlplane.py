@@ -3,16 +3,22 @@
 Started the way envtest does it, on free loopback ports, in a temporary folder that is removed on stop:
 TLS everywhere, RBAC on, users are client certificates from a throw-away CA, service-account tokens
 signed with a fresh key pair (so TokenRequest and TokenReview work), and a controller-manager for
-garbage collection, namespace deletion and service-account tokens. There are no nodes: Pods stay
-Pending, which is all an operator test needs.
+garbage collection, namespace deletion and service-account tokens. By default there are no nodes:
+Pods stay Pending, which is all most operator tests need. ``nodes=1`` adds a real node (``node.py``:
+containerd + kubelet on a Pod bridge of our own) and kube-scheduler; the apiserver then listens on the
+bridge's address instead of loopback, so Pods reach it through the ``kubernetes`` Service.
 
     with LocalControlPlane() as cp:
         print(cp.kubeconfig)         # admin (system:masters) kubeconfig
         cp.user_kubeconfig("alice")  # an unprivileged user: RBAC applies
+
+    with LocalControlPlane(nodes=1) as cp:   # as root: Pods run
+        cp.node.import_image(archive)
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import ssl
 import tempfile
@@ -26,12 +32,17 @@ from types import TracebackType
 import yaml
 
 from ..errors import ConfigManagerError
-from .binaries import Binaries, find_all, read_versions
+from .binaries import Binaries, find_all, find_component, read_versions
+from .network import PodNetwork
+from .node import LocalNode, require_root
 from .pki import CertificateAuthority, CertificateFiles, write_service_account_keys
 from .processes import ManagedProcess, free_port
+from .sweep import record, sweep_stale
 
-# Controllers that need nodes or a cloud are left out; everything an operator relies on stays.
+# Controllers that need nodes or a cloud are left out; everything an operator relies on stays. With a
+# node, the node lifecycle controller runs too: it lifts the not-ready taint a kubelet registers with.
 CONTROLLERS = "*,-node-ipam-controller,-node-lifecycle-controller"
+CONTROLLERS_WITH_NODE = "*,-node-ipam-controller"
 
 
 class ControlPlaneError(ConfigManagerError):
@@ -57,9 +68,16 @@ class ControlPlaneSettings:
 class LocalControlPlane:
     """Start with ``start()`` (or ``with``); everything is torn down by ``stop()``."""
 
-    def __init__(self, settings: ControlPlaneSettings | None = None, binaries: Binaries | None = None) -> None:
+    def __init__(self, settings: ControlPlaneSettings | None = None, binaries: Binaries | None = None,
+                 *, nodes: int = 0) -> None:
+        if nodes not in (0, 1):
+            raise ControlPlaneError(f"nodes={nodes}: a local cluster has no node or one node")
         self.settings = settings or ControlPlaneSettings()
         self._binaries = binaries
+        self.nodes = nodes
+        self.network: PodNetwork | None = None
+        self.node: LocalNode | None = None
+        self.scheduler_log: Path | None = None
         self._processes: list[ManagedProcess] = []
         self.dir: Path | None = None
         self.server = ""
@@ -79,22 +97,48 @@ class LocalControlPlane:
     def start(self) -> None:
         """Start etcd, kube-apiserver and kube-controller-manager and wait until each is ready."""
         binaries = self._binaries or find_all()
+        node_binaries: tuple[Path, Path] | None = None
+        if self.nodes:
+            require_root()
+            node_binaries = (find_component("kube-scheduler"), find_component("kubelet"))
+            sweep_stale()
         base = self.settings.base_dir
-        self.dir = Path(tempfile.mkdtemp(prefix="cm-controlplane-", dir=str(base) if base else None))
+        # A node's sockets must fit in 108 bytes: its cluster lives in a short folder under /tmp.
+        parent = None if self.nodes else (str(base) if base else None)
+        self.dir = Path(tempfile.mkdtemp(prefix="cm-controlplane-", dir=parent))
         try:
+            if self.nodes:
+                self.network = PodNetwork.choose()
+                self.network.create()
+                record(self.dir, self.network)
             self._start_all(binaries, self.dir)
+            if node_binaries:
+                self._start_node(*node_binaries)
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        """Stop every component (reverse order) and remove the temporary folder."""
+        """Stop every component (reverse order) and remove the temporary folder.
+
+        With a node: the kubelet and containerd (every container, shim and mount) first, the bridge and
+        its NAT chain last. Whatever could not be removed is raised as an error naming it.
+        """
+        problems: list[str] = []
+        if self.node:
+            problems += self.node.stop()
+            self.node = None
         for process in reversed(self._processes):
             process.stop()
         self._processes.clear()
+        if self.network:
+            problems += self.network.delete()
+            self.network = None
         if self.dir and not self.settings.keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
+        if problems:
+            raise ControlPlaneError("teardown left things behind:\n" + "\n".join(problems))
 
     @property
     def pids(self) -> list[int]:
@@ -106,9 +150,13 @@ class LocalControlPlane:
         pki = folder / "pki"
         pki.mkdir(mode=0o700)
         ca = self._ca = CertificateAuthority(pki)
+        # With a node, the apiserver listens on the bridge address (reachable from Pods) and advertises it;
+        # the lease endpoint reconciler then points the `kubernetes` Service there.
+        host = self.network.gateway if self.network else "127.0.0.1"
         serving = ca.issue("apiserver", "kube-apiserver", server=True,
-                           dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
-                           ip_addresses=("127.0.0.1", "10.0.0.1"))
+                           dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                                      "kubernetes.default.svc.cluster.local"),
+                           ip_addresses=tuple(dict.fromkeys(("127.0.0.1", "10.0.0.1", host))))
         self._admin = ca.issue("admin", "admin", ("system:masters",))
         sa_key, sa_pub = write_service_account_keys(pki)
 
@@ -125,17 +173,28 @@ class LocalControlPlane:
         self._readiness["etcd"] = (f"{etcd_url}/health", False, "")
         self._wait_http(etcd, f"{etcd_url}/health", None)
 
-        self.server = f"https://127.0.0.1:{api_port}"
+        self.server = f"https://{host}:{api_port}"
+        self.api_port = api_port
+        node_args: list[str] = ["--authorization-mode", "RBAC", "--endpoint-reconciler-type", "none"]
+        if self.network:
+            kubelet_client = ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",))
+            node_args = [
+                "--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
+                "--kubelet-client-certificate", str(kubelet_client.cert),
+                "--kubelet-client-key", str(kubelet_client.key),
+                "--kubelet-certificate-authority", str(ca.cert_file),
+                "--kubelet-preferred-address-types", "InternalIP",
+            ]
         apiserver = self._spawn("kube-apiserver", [
             str(binaries.kube_apiserver),
             "--etcd-servers", etcd_url,
             "--cert-dir", str(pki),
             "--tls-cert-file", str(serving.cert), "--tls-private-key-file", str(serving.key),
-            "--secure-port", str(api_port), "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--secure-port", str(api_port), "--bind-address", host, "--advertise-address", host,
             "--service-cluster-ip-range", "10.0.0.0/24",
-            "--endpoint-reconciler-type", "none",  # loopback cannot be advertised in the kubernetes Service
+            # Without a node: loopback cannot be advertised in the kubernetes Service, so no endpoints.
+            *node_args,
             "--allow-privileged=true",
-            "--authorization-mode", "RBAC",
             "--client-ca-file", str(ca.cert_file),
             "--service-account-issuer", f"{self.server}/",
             "--service-account-key-file", str(sa_pub),
@@ -157,7 +216,7 @@ class LocalControlPlane:
                 "--kubeconfig", str(kcm_config),
                 "--authentication-kubeconfig", str(kcm_config),
                 "--authorization-kubeconfig", str(kcm_config),
-                "--controllers", CONTROLLERS,
+                "--controllers", CONTROLLERS_WITH_NODE if self.nodes else CONTROLLERS,
                 "--service-account-private-key-file", str(sa_key),
                 "--root-ca-file", str(ca.cert_file),
                 "--use-service-account-credentials",
@@ -169,6 +228,43 @@ class LocalControlPlane:
             self._readiness["kube-controller-manager"] = (
                 f"{self.server}/api/v1/namespaces/default/serviceaccounts/default", True, what)
             self._wait_http(kcm, self._readiness["kube-controller-manager"][0], self._ssl_context(), what=what)
+
+    def _start_node(self, scheduler: Path, kubelet: Path) -> None:
+        """kube-scheduler, the Service route for Pods, and the node itself (containerd + kubelet)."""
+        assert self.dir is not None and self._ca is not None and self.network is not None
+        sched_user = self._ca.issue("scheduler", "system:kube-scheduler")
+        sched_config = self._write_kubeconfig(self.dir / "scheduler.kubeconfig", "system:kube-scheduler", sched_user)
+        sched_port = free_port()
+        process = self._spawn("kube-scheduler", [
+            str(scheduler), "--kubeconfig", str(sched_config),
+            "--authentication-kubeconfig", str(sched_config), "--authorization-kubeconfig", str(sched_config),
+            "--leader-elect=false", "--secure-port", str(sched_port), "--bind-address", "127.0.0.1",
+        ])
+        self._readiness["kube-scheduler"] = (f"https://127.0.0.1:{sched_port}/healthz", False, "")
+        self._wait_http(process, f"https://127.0.0.1:{sched_port}/healthz", _insecure_context())
+        # Pods reach the apiserver as the in-cluster config says: https://10.0.0.1:443.
+        self.network.route_service("10.0.0.1", 443, self.api_port)
+        self._grant_nodes_auth_delegation()
+        self.node = LocalNode(self.dir / "node", self.network, self._ca, self.server, self._ssl_context(), kubelet,
+                              start_timeout=self.settings.start_timeout)
+        self.node.start()
+
+    def _grant_nodes_auth_delegation(self) -> None:
+        """Kubelets check callers with TokenReview / SubjectAccessReview: let system:nodes create them."""
+        body = json.dumps({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "config-manager:nodes-auth-delegator"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes"}],
+        }).encode()
+        request = urllib.request.Request(f"{self.server}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                                         data=body, method="POST", headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, context=self._ssl_context(), timeout=10):  # noqa: S310
+                pass
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise ControlPlaneError(f"creating the nodes' auth-delegator binding failed: HTTP {exc.code}") from exc
 
     def restart(self, name: str, *, kill: bool = False, down_for: float = 0.0) -> None:
         """Stop one component and start it again with the same arguments, for fault-injection tests.
@@ -267,3 +363,11 @@ class LocalControlPlane:
     def version(self) -> str:
         """The Kubernetes version that was pinned for this build."""
         return read_versions()["KUBERNETES_VERSION"]
+
+
+def _insecure_context() -> ssl.SSLContext:
+    """For a component's own /healthz, served with a self-signed certificate it made itself."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
