@@ -265,8 +265,8 @@ def test_pod_syncs_managedsecret_and_masked_configbundle_and_serves_metrics(
     bundle_secret = wait_until(lambda: secret_values(info, ns, "web-secret"), timeout=60, what="Secret web-secret")
     assert any(password in v for v in bundle_secret.values())
     for kind, name in (("managedsecret", "app"), ("configbundle", "web")):
-        wait_until(lambda: any(c["type"] == "Ready" and c["status"] == "True" for c in
-                               get_json(info, kind, name, "-n", ns).get("status", {}).get("conditions", [])),
+        wait_until(lambda kind=kind, name=name: any(c["type"] == "Ready" and c["status"] == "True" for c in
+                                                    get_json(info, kind, name, "-n", ns).get("status", {}).get("conditions", [])),
                    timeout=60, what=f"{kind} {name} Ready")
     # The only operator of this cluster is the Pod: it holds the Lease.
     lease = get_json(info, "lease", release.fullname, "-n", release.namespace)

@@ -257,10 +257,10 @@ class LocalControlPlane:
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes"}],
         }).encode()
-        request = urllib.request.Request(f"{self.server}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        request = urllib.request.Request(f"{self.server}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",  # noqa: S310 - our apiserver's https URL
                                          data=body, method="POST", headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, context=self._ssl_context(), timeout=10):  # noqa: S310
+            with urllib.request.urlopen(request, context=self._ssl_context(), timeout=10):  # noqa: S310 - our apiserver's https URL
                 pass
         except urllib.error.HTTPError as exc:
             if exc.code != 409:
