@@ -302,6 +302,8 @@ def test_cluster_up_hands_over_to_the_devcluster_entry_point(run: Run, monkeypat
     code, _, err = run("cluster", "up", "--kubeconfig-out", "/tmp/x.kubeconfig")
     assert code == 0 and seen == [["--kubeconfig-out", "/tmp/x.kubeconfig"]]
     assert "local control plane" in err
+    code, _, err = run("cluster", "up", "--node", "--image", "/tmp/cm.docker.tar")
+    assert code == 0 and seen[-1] == ["--node", "--image", "/tmp/cm.docker.tar"] and "a node" in err
 
 
 def test_operator_run_passes_its_arguments_through(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:

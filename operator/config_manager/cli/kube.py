@@ -206,8 +206,13 @@ def cmd_cluster_up(args: argparse.Namespace) -> int:
         argv += ["--kubeconfig-out", args.kubeconfig_out]
     if args.keep_dir:
         argv.append("--keep-dir")
-    output.info("starting the local control plane (etcd, kube-apiserver, kube-controller-manager); "
-                "the first run builds them, which can take many minutes; Ctrl-C stops it")
+    if args.node:
+        argv.append("--node")
+    for image in args.image:
+        argv += ["--image", image]
+    what = "etcd, kube-apiserver, kube-controller-manager" + (", kube-scheduler and a node (containerd + kubelet)" if args.node else "")
+    output.info(f"starting the local control plane ({what}); the first run builds them, which can take many minutes; "
+                "Ctrl-C stops it")
     return _delegate("config_manager.devcluster.__main__", argv, "the local control plane", "configmanagelib[operator]")
 
 
@@ -236,4 +241,7 @@ def register(subparsers: Any) -> None:
     p = cl_commands.add_parser("up", help="start etcd + kube-apiserver + kube-controller-manager until Ctrl-C")
     p.add_argument("--kubeconfig-out", default=None, help="copy the admin kubeconfig here")
     p.add_argument("--keep-dir", action="store_true", help="keep logs and certificates after stop")
+    p.add_argument("--node", action="store_true", help="add a node that runs Pods (kubelet + containerd; needs root)")
+    p.add_argument("--image", action="append", default=[], metavar="ARCHIVE",
+                   help="a docker-archive to import into the node (e.g. from tools/build-image.sh); repeatable")
     p.set_defaults(func=cmd_cluster_up)
