@@ -105,11 +105,13 @@ def _seconds(text: str) -> float | None:
 # ------------------------------------------------------------------------------------------------ stores
 
 
-def _selector(value: Any, path: str, report: Report, *, cluster: bool, store_ns: str | None) -> dict[str, Any]:
-    """A Secret key selector; ``namespace`` only where ours has it (ClusterSecretStore)."""
+def _reference(value: Any, path: str, report: Report, *, keys: tuple[str, ...], cluster: bool,
+               store_ns: str | None) -> dict[str, Any]:
+    """A reference to an object (Secret key, CA, ServiceAccount); ``namespace`` only where ours has it
+    (ClusterSecretStore): in a SecretStore the store's own namespace is dropped, another is refused."""
     f = Fields(value, path, report)
     out: dict[str, Any] = {}
-    _copy_keys(f, out, "name", "key")
+    _copy_keys(f, out, *keys)
     ns = f.take("namespace")
     if ns is not None:
         if cluster:
@@ -122,21 +124,23 @@ def _selector(value: Any, path: str, report: Report, *, cluster: bool, store_ns:
     return out
 
 
+def _selector(value: Any, path: str, report: Report, *, cluster: bool, store_ns: str | None) -> dict[str, Any]:
+    """A Secret key selector."""
+    return _reference(value, path, report, keys=("name", "key"), cluster=cluster, store_ns=store_ns)
+
+
+def _service_account(value: Any, path: str, report: Report, *, cluster: bool, store_ns: str | None) -> dict[str, Any]:
+    return _reference(value, path, report, keys=("name", "audiences"), cluster=cluster, store_ns=store_ns)
+
+
 def _vault(value: Any, path: str, report: Report, cluster: bool, store_ns: str | None) -> dict[str, Any]:
     f = Fields(value, path, report)
     out: dict[str, Any] = {}
     _copy_keys(f, out, "server", "path", "version", "namespace", "caBundle")
     ca = f.take("caProvider")
     if ca is not None:
-        cf = Fields(ca, f"{path}.caProvider", report)
-        out["caProvider"] = {}
-        _copy_keys(cf, out["caProvider"], "type", "name", "key")
-        ns = cf.take("namespace")
-        if ns is not None and cluster:
-            out["caProvider"]["namespace"] = ns
-        elif ns is not None and ns != store_ns:
-            report.problem(f"{path}.caProvider.namespace", "a SecretStore never reads another namespace")
-        cf.done()
+        out["caProvider"] = _reference(ca, f"{path}.caProvider", report, keys=("type", "name", "key"),
+                                       cluster=cluster, store_ns=store_ns)
     auth = Fields(f.take("auth"), f"{path}.auth", report)
     out["auth"] = {}
     token = auth.take("tokenSecretRef")
@@ -162,15 +166,8 @@ def _vault(value: Any, path: str, report: Report, cluster: bool, store_ns: str |
             report.problem(f"{path}.auth.kubernetes.serviceAccountRef",
                            "required here: ESO falls back to its own ServiceAccount, config-manager never lends its own identity")
         else:
-            sf = Fields(sa, f"{path}.auth.kubernetes.serviceAccountRef", report)
-            k8s["serviceAccountRef"] = {}
-            _copy_keys(sf, k8s["serviceAccountRef"], "name", "audiences")
-            ns = sf.take("namespace")
-            if ns is not None and cluster:
-                k8s["serviceAccountRef"]["namespace"] = ns
-            elif ns is not None and ns != store_ns:
-                report.problem(f"{path}.auth.kubernetes.serviceAccountRef.namespace", "a SecretStore never reads another namespace")
-            sf.done()
+            k8s["serviceAccountRef"] = _service_account(sa, f"{path}.auth.kubernetes.serviceAccountRef", report,
+                                                        cluster=cluster, store_ns=store_ns)
         kf.done({"secretRef": "a long-lived ServiceAccount token Secret is not used; the operator requests a short-lived token (serviceAccountRef)"})
         out["auth"]["kubernetes"] = k8s
     jwt = auth.take("jwt")
@@ -214,15 +211,8 @@ def _vault_jwt(value: Any, path: str, report: Report, cluster: bool, store_ns: s
     token = f.take("kubernetesServiceAccountToken")
     if token is not None:
         tf = Fields(token, f"{path}.kubernetesServiceAccountToken", report)
-        sf = Fields(tf.take("serviceAccountRef"), f"{path}.kubernetesServiceAccountToken.serviceAccountRef", report)
-        sa: dict[str, Any] = {}
-        _copy_keys(sf, sa, "name", "audiences")
-        ns = sf.take("namespace")
-        if ns is not None and cluster:
-            sa["namespace"] = ns
-        elif ns is not None and ns != store_ns:
-            report.problem(f"{path}.kubernetesServiceAccountToken.serviceAccountRef.namespace", "a SecretStore never reads another namespace")
-        sf.done()
+        sa = _service_account(tf.take("serviceAccountRef"), f"{path}.kubernetesServiceAccountToken.serviceAccountRef", report,
+                              cluster=cluster, store_ns=store_ns)
         audiences = tf.take("audiences")
         if audiences is not None:  # ESO's audiences beside the reference win over the reference's own
             sa["audiences"] = audiences
@@ -249,15 +239,7 @@ def _azure(value: Any, path: str, report: Report, cluster: bool, store_ns: str |
         sf.done({"clientCertificate": "certificate credentials are not available (client secret only)"})
     sa = f.take("serviceAccountRef")
     if sa is not None:
-        sf = Fields(sa, f"{path}.serviceAccountRef", report)
-        out["serviceAccountRef"] = {}
-        _copy_keys(sf, out["serviceAccountRef"], "name", "audiences")
-        ns = sf.take("namespace")
-        if ns is not None and cluster:
-            out["serviceAccountRef"]["namespace"] = ns
-        elif ns is not None and ns != store_ns:
-            report.problem(f"{path}.serviceAccountRef.namespace", "a SecretStore never reads another namespace")
-        sf.done()
+        out["serviceAccountRef"] = _service_account(sa, f"{path}.serviceAccountRef", report, cluster=cluster, store_ns=store_ns)
     if out.get("authType", "ServicePrincipal") == "WorkloadIdentity" and not out.get("identityId"):
         report.problem(f"{path}.identityId", "WorkloadIdentity needs the application's client id here "
                        "(ESO can read it from the ServiceAccount's annotation)")
