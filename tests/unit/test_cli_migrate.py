@@ -68,7 +68,7 @@ def test_an_external_secret_converts_to_a_managed_secret() -> None:
     assert report.problems == []
     assert out["kind"] == "ManagedSecret" and out["apiVersion"] == "configmanager.io/v1alpha1"
     assert out["spec"] == {
-        "storeRef": {"name": "vault", "kind": "SecretStore"}, "refreshInterval": "15m",
+        "storeRef": {"name": "vault", "kind": "SecretStore"}, "refreshInterval": "15m", "refreshPolicy": "Periodic",
         "target": {"name": "db-secret", "immutable": False, "creationPolicy": "Merge", "deletionPolicy": "Retain",
                    "template": {"type": "Opaque", "mergePolicy": "Replace",
                                 "metadata": {"labels": {"app": "db"}, "annotations": {"note": "x"}},
@@ -76,7 +76,7 @@ def test_an_external_secret_converts_to_a_managed_secret() -> None:
         "data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password", "version": "3"}}],
         "dataFrom": [{"extract": {"key": "db/common"}}],
     }
-    assert len(report.notes) == 5  # refreshPolicy, engineVersion and the three remoteRef defaults
+    assert len(report.notes) == 4  # engineVersion and the three remoteRef defaults
 
 
 def test_azure_and_kubernetes_auth_and_cluster_store_namespaces() -> None:
@@ -141,8 +141,8 @@ def test_vault_jwt_and_userpass_auth_convert() -> None:
      "spec.target.deletionPolicy", "'Merge' is not available"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "refreshInterval": "1s"}},
      "spec.refreshInterval", "below the minimum"),
-    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "refreshPolicy": "OnChange"}},
-     "spec.refreshPolicy", "'OnChange' is not available"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "refreshPolicy": "Sometimes"}},
+     "spec.refreshPolicy", "'Sometimes' is not available"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "dataFrom": [{"find": {"name": {"regexp": "^db"}}}]}},
      "spec.dataFrom[0].find", "not available yet"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "k", "remoteRef": {"key": "k", "decodingStrategy": "Base64"}}]}},

@@ -347,7 +347,12 @@ def convert_external_secret(doc: Mapping[str, Any], report: Report) -> dict[str,
         elif 0 < seconds < MIN_REFRESH_SECONDS:
             report.problem("spec.refreshInterval", f"{interval!r} is below the minimum of {MIN_REFRESH_SECONDS:g}s here")
         out["refreshInterval"] = str(interval)
-    spec.default("refreshPolicy", "Periodic")
+    policy = spec.take("refreshPolicy")
+    if policy is not None:
+        if policy in ("Periodic", "OnChange", "CreatedOnce"):
+            out["refreshPolicy"] = policy
+        else:
+            report.problem("spec.refreshPolicy", f"{policy!r} is not available (Periodic, OnChange, CreatedOnce)")
     target = Fields(spec.take("target"), "spec.target", report)
     out_target: dict[str, Any] = {}
     _copy_keys(target, out_target, "name", "immutable")

@@ -276,3 +276,11 @@ def test_env_style_source_strips_prefix_nests_and_lowercases() -> None:
     tree = _env_tree({"APP_DB__HOST": "h", "APP_DB__PASSWORD": "p", "APP_DEBUG": "1", "OTHER": "x"}, "APP_", "__")
     assert tree == {"db": {"host": "h", "password": "p"}, "debug": "1"}
     assert _leaf_paths(tree) == {"db.host", "db.password", "debug"}
+
+
+def test_refresh_policy_is_parsed_and_an_unknown_one_names_the_field() -> None:
+    base = {"storeRef": {"name": "s"}, "data": [{"secretKey": "k", "remoteRef": {"key": "k"}}]}
+    assert parse_managed_secret("x", base).refresh_policy == "Periodic"
+    assert parse_managed_secret("x", {**base, "refreshPolicy": "CreatedOnce"}).refresh_policy == "CreatedOnce"
+    with pytest.raises(InvalidSpecError, match="spec.refreshPolicy"):
+        parse_managed_secret("x", {**base, "refreshPolicy": "Sometimes"})

@@ -127,6 +127,9 @@ class _Pass:
         if reason == "usage" and get_condition(self.status, "Ready") is not None and not self.forced:
             self.finish(None, None)  # only the workloads using the Secret changed
             return self.refresh(spec)
+        if self.settled(spec):
+            self.finish(None, None)  # refreshPolicy OnChange / CreatedOnce: synced, and nothing asks for more
+            return None
         rot: rotation.RotationPass | None = None
         try:
             rot = rotation.before_sync(self.ctx, self.body, spec, self.status,  # rotation hook: intent + store write-back
@@ -187,8 +190,26 @@ class _Pass:
             rotation.after_status(self.ctx, rot, self.body)  # rotation hook: Events, notification
         return self.refresh(spec)
 
+    def settled(self, spec: ManagedSecretSpec) -> bool:
+        """refreshPolicy OnChange / CreatedOnce: True when this object was synced before (for OnChange: at
+        its current generation) and its Secret (and masked ConfigMap) are as that sync left them, so the
+        store is not read. A force-sync, a changed or deleted Secret and a configured rotation still sync."""
+        if spec.refresh_policy == "Periodic" or self.forced or (self.body.get("spec") or {}).get("rotation"):
+            return False
+        ready = get_condition(self.status, "Ready") or {}
+        synced_version = self.status.get("syncedResourceVersion")
+        if ready.get("status") != "True" or not synced_version or not self.status.get("refreshTime"):
+            return False
+        if spec.refresh_policy == "OnChange" and self.status.get("observedGeneration") != self.body["metadata"].get("generation"):
+            return False
+        secret = self.ctx.cache.get_object("Secret", self.namespace, spec.target.name)
+        if secret is None or secret.resource_version != synced_version:
+            return False
+        masked = spec.target.masked_configmap
+        return not masked or self.ctx.cache.get_object("ConfigMap", self.namespace, masked) is not None
+
     def refresh(self, spec: ManagedSecretSpec) -> float | None:
-        if spec.refresh_seconds <= 0:
+        if spec.refresh_seconds <= 0 or spec.refresh_policy != "Periodic":
             return None
         return jittered(spec.refresh_seconds, self.ctx.config.refresh_jitter)
 

@@ -28,6 +28,10 @@ class InvalidSpecError(ConfigurationError):
         super().__init__(f"{field_path}: {message}")
 
 
+#: spec.refreshPolicy values, as in External Secrets.
+REFRESH_POLICIES = ("Periodic", "OnChange", "CreatedOnce")
+
+
 @dataclass(frozen=True)
 class StoreRef:
     name: str
@@ -74,6 +78,8 @@ class ManagedSecretSpec:
     data: tuple[DataItem, ...]
     data_from: tuple[RemoteRef, ...]
     metadata: Mapping[str, Any]
+    #: Periodic (every refresh_seconds), OnChange (spec changes) or CreatedOnce (once per object).
+    refresh_policy: str = "Periodic"
 
     def remote_refs(self) -> list[RemoteRef]:
         """Every remote reference, dataFrom first (the order in which they are merged)."""
@@ -125,6 +131,9 @@ def parse_managed_secret(name: str, spec: Mapping[str, Any]) -> ManagedSecretSpe
         refresh_seconds = parse_duration(str(refresh), "spec.refreshInterval")
     except ConfigurationError as exc:
         raise InvalidSpecError("spec.refreshInterval", str(exc).split(": ", 1)[-1]) from None
+    refresh_policy = str(spec.get("refreshPolicy") or "Periodic")
+    if refresh_policy not in REFRESH_POLICIES:
+        raise InvalidSpecError("spec.refreshPolicy", f"{refresh_policy!r} is not one of {', '.join(REFRESH_POLICIES)}")
 
     target_raw = spec.get("target") or {}
     if not isinstance(target_raw, Mapping):
@@ -176,6 +185,7 @@ def parse_managed_secret(name: str, spec: Mapping[str, Any]) -> ManagedSecretSpe
     return ManagedSecretSpec(
         store=store,
         refresh_seconds=refresh_seconds,
+        refresh_policy=refresh_policy,
         target=Target(
             name=target_name,
             type=secret_type,
