@@ -79,8 +79,11 @@ def test_drift_is_repaired_after_edit_and_delete(kube: KubeApi, namespace: str, 
     wait_for(lambda: secret_data(kube, namespace, "d") == {"k": "good"}, what="edit repaired")
     kube.delete("secrets", namespace, "d")
     wait_for(lambda: secret_data(kube, namespace, "d") == {"k": "good"}, what="deleted Secret re-created")
-    reasons = [e["reason"] for e in events_for(kube, namespace, "d")]
-    assert "Updated" in reasons and reasons.count("Created") >= 2
+    # the pass posts its Event after the Secret write: wait for it rather than racing it
+    def reasons() -> list[str] | None:
+        found = [e["reason"] for e in events_for(kube, namespace, "d")]
+        return found if "Updated" in found and found.count("Created") >= 2 else None
+    wait_for(reasons, timeout=30, what="Updated and a second Created Event")
 
 
 def test_foreign_secret_is_not_owned_unless_merge(kube: KubeApi, namespace: str, running_operator: OperatorProcess) -> None:
