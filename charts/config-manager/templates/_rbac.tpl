@@ -17,6 +17,20 @@ served namespace in namespaced scope (so nothing outside those namespaces is gra
 - apiGroups: ["configmanager.io"]
   resources: ["managedsecrets/status", "configbundles/status", "secretstores/status"]
   verbs: ["patch"]
+# PushSecrets: watched like the others; patch only for our finalizer (deletionPolicy Delete:
+# k8s/reconcile/pushsecret.py), and their status.
+- apiGroups: ["configmanager.io"]
+  resources: ["pushsecrets"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["configmanager.io"]
+  resources: ["pushsecrets/status"]
+  verbs: ["patch"]
+# The ManagedSecrets a ClusterManagedSecret places in each selected namespace
+# (k8s/reconcile/clustermanagedsecret.py): created, replaced when they differ, deleted when a namespace
+# stops matching.
+- apiGroups: ["configmanager.io"]
+  resources: ["managedsecrets"]
+  verbs: ["create", "update", "delete"]
 # Secrets. list + watch: kopf watches Secrets in the served namespaces, keeping a value-free projection
 # (names, key names, a hash) so drift of a target Secret, changes of a source or credential Secret and
 # echoes of our own writes are seen without polling. get: store credentials and local-store blobs.
@@ -68,6 +82,13 @@ cluster-wide even when it serves a list of namespaces. They grant nothing on Sec
   verbs: ["get", "list", "watch"]
 - apiGroups: ["configmanager.io"]
   resources: ["clustersecretstores/status"]
+  verbs: ["patch"]
+# ClusterManagedSecrets: read and watched; only their status is written.
+- apiGroups: ["configmanager.io"]
+  resources: ["clustermanagedsecrets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["configmanager.io"]
+  resources: ["clustermanagedsecrets/status"]
   verbs: ["patch"]
 # Namespaces (names and labels): a ClusterSecretStore's conditions admit namespaces by name or label,
 # and kopf indexes namespaces before it runs any handler.

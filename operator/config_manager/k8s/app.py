@@ -22,9 +22,10 @@ from .api.events import EventRecorder
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
 from .config import OperatorConfig
 from .context import Context
-from .reconcile import configbundle, managedsecret, secretstore
+from .reconcile import clustermanagedsecret, configbundle, managedsecret, pushsecret, secretstore
 from .stores.backoff import Backoff
 from .stores.readcache import ProviderCache
+from .watch import kinds
 from .watch.cache import ClusterCache
 from .watch.handlers import Watched, register
 from .watch.kopf_settings import configure_kopf
@@ -44,6 +45,7 @@ class Operator:
         self.registry = kopf.OperatorRegistry()
         kopf.on.login(registry=self.registry)(kopf.login_via_client)  # kubeconfig or in-cluster, as kopf's default
         register(self.registry, self.watched, track_workloads=config.track_workloads)
+        kinds.register(self.registry, self.watched)  # PushSecret, ClusterManagedSecret
         kopf.on.startup(registry=self.registry)(self.startup)
         kopf.on.cleanup(registry=self.registry)(self.cleanup)
 
@@ -70,6 +72,10 @@ class Operator:
             return configbundle.reconcile(ctx, namespace, name, reason=reason)
         if kind in ("SecretStore", "ClusterSecretStore"):
             return secretstore.reconcile(ctx, kind, namespace, name)
+        if kind == "PushSecret":
+            return pushsecret.reconcile(ctx, namespace, name, reason=reason)
+        if kind == "ClusterManagedSecret":
+            return clustermanagedsecret.reconcile(ctx, name)
         return None
 
     def _context(self) -> Context:
@@ -93,6 +99,8 @@ class Operator:
             "ConfigBundle": lambda: len(cache.bundles),
             "SecretStore": lambda: len(cache.stores),
             "ClusterSecretStore": lambda: len(cache.cluster_stores),
+            "PushSecret": lambda: len(cache.push_secrets),
+            "ClusterManagedSecret": lambda: len(cache.cluster_managed_secrets),
         })
         metrics.QUEUE_DEPTH.set_function(lambda: len(queue))
 

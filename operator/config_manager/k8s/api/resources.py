@@ -16,12 +16,16 @@ MANAGED_SECRET: Final = "managedsecrets"
 CONFIG_BUNDLE: Final = "configbundles"
 SECRET_STORE: Final = "secretstores"
 CLUSTER_SECRET_STORE: Final = "clustersecretstores"
+PUSH_SECRET: Final = "pushsecrets"
+CLUSTER_MANAGED_SECRET: Final = "clustermanagedsecrets"
 
 KIND_BY_PLURAL: Final = {
     MANAGED_SECRET: "ManagedSecret",
     CONFIG_BUNDLE: "ConfigBundle",
     SECRET_STORE: "SecretStore",
     CLUSTER_SECRET_STORE: "ClusterSecretStore",
+    PUSH_SECRET: "PushSecret",
+    CLUSTER_MANAGED_SECRET: "ClusterManagedSecret",
 }
 PLURAL_BY_KIND: Final = {kind: plural for plural, kind in KIND_BY_PLURAL.items()}
 STORE_KINDS: Final = ("SecretStore", "ClusterSecretStore")
@@ -63,6 +67,10 @@ LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE: Final = "config-manager"
 LABEL_OWNER_KIND: Final = f"{GROUP}/owner-kind"
 LABEL_TIER: Final = f"{GROUP}/tier"
+LABEL_CLUSTER_MANAGED_SECRET: Final = f"{GROUP}/cluster-managed-secret"  # on the ManagedSecrets a ClusterManagedSecret made
+
+# Finalizers.
+FINALIZER_PUSH: Final = f"{GROUP}/pushsecret"  # a PushSecret with deletionPolicy Delete: remove what it pushed
 
 # Annotations.
 ANN_FORCE_SYNC: Final = f"{GROUP}/force-sync"

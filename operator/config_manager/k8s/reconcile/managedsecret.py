@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ...errors import SecretNotFoundError
 from .. import metrics
 from ..api.conditions import get_condition, now_iso, set_condition
 from ..context import Context
@@ -50,26 +51,46 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
     # the same key, an extract of it) share that read instead of reading it again.
     read_afresh: set[tuple[str, str | None]] = set()
 
+    # deletionPolicy Merge (as in External Secrets): a remote key that is gone is no error; its keys
+    # leave the Secret (only ours: the writer removes only keys it manages), the Secret itself stays
+    gone_ok = spec.target.deletion_policy == "Merge"
+
     def read(ref: RemoteRef, field: str) -> Any:
         nonlocal reads
         first = (ref.key, ref.version) not in read_afresh
         read_afresh.add((ref.key, ref.version))
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec),
                              refused=lambda message: InvalidSpecError(field, message)):
-            value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh and first)
+            try:
+                value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh and first)
+            except SecretNotFoundError:
+                if gone_ok:
+                    return _GONE
+                raise
             reads += fetched
             REDACTOR.add(value.value)
             return value.value
 
     for index, ref in enumerate(spec.data_from):
         value = read(ref, f"spec.dataFrom[{index}].extract")
+        if value is _GONE:
+            continue
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec), refused=lambda m: InvalidSpecError("spec.dataFrom", m)):
             data.update(spread(value, ref.property, ref.key))
     for index, item in enumerate(spec.data):
         value = read(item.remote, f"spec.data[{index}].remoteRef")
+        if value is _GONE:
+            continue
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec), refused=lambda m: InvalidSpecError("spec.data", m)):
-            data[item.secret_key] = to_bytes(extract_property(value, item.remote.property, item.remote.key))
+            try:
+                data[item.secret_key] = to_bytes(extract_property(value, item.remote.property, item.remote.key))
+            except SecretNotFoundError:
+                if not gone_ok:
+                    raise
     return data, reads, store.key
+
+
+_GONE = object()  # a remote key that no longer exists, under deletionPolicy Merge
 
 
 def _retry(ctx: Context, store_key: str, spec: ManagedSecretSpec) -> float:
@@ -118,7 +139,7 @@ class _Pass:
             return None
         target = spec.target
         self.ctx.cache.set_watches((KIND, self.namespace, self.name), [
-            (self.namespace, "Secret", target.name),
+            *([(self.namespace, "Secret", target.name)] if target.creation_policy != "None" else []),
             *([(self.namespace, "ConfigMap", target.masked_configmap)] if target.masked_configmap else []),
         ])
         if self.ctx.config.track_workloads:
@@ -171,6 +192,9 @@ class _Pass:
         if outcome.result in (WriteResult.NOT_OWNED, WriteResult.TARGET_MISSING):
             reason = outcome.result.value
             self.finish(("False", reason, outcome.detail), ("Warning", reason, outcome.detail))
+            return self.refresh(spec)
+        if outcome.result is WriteResult.NOT_WRITTEN:  # creationPolicy None: the store was read, nothing written
+            self.finish(("True", "SecretSynced", f"values read from the store; {outcome.detail}"), None)
             return self.refresh(spec)
         written = outcome.result in (WriteResult.CREATED, WriteResult.UPDATED)
         self.extra["syncedResourceVersion"] = outcome.resource_version

@@ -1,0 +1,119 @@
+"""Watches of the two kinds that fan work out: PushSecret and ClusterManagedSecret (kept apart, small).
+
+Like ``handlers``: an ``index`` handler per kind (the cache is complete before the first pass) and an
+``event`` handler that keeps the cache current and enqueues. No kopf create/update/delete handlers, so
+kopf never PATCHes these objects; the PushSecret finalizer is the reconciler's own.
+
+- PushSecret: first sight, a spec change or a deletion in progress (deletionTimestamp) enqueue it; its
+  source Secret wakes it through ``cache.set_watches`` (the generic Secret watch of ``handlers``).
+- ClusterManagedSecret: first sight and spec changes enqueue it; so does any namespace event (a new
+  namespace, changed labels, a deleted namespace) and any change of a ManagedSecret it made (label
+  ``configmanager.io/cluster-managed-secret``), so an edited or deleted one is put back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from ..api.resources import (
+    CLUSTER_MANAGED_SECRET,
+    GROUP,
+    LABEL_CLUSTER_MANAGED_SECRET,
+    MANAGED_SECRET,
+    NAMESPACES,
+    PUSH_SECRET,
+    VERSION,
+)
+from .handlers import Watched, cached
+from .triggers import key_of
+
+
+def _generation(body: Mapping[str, Any] | None) -> Any:
+    return ((body or {}).get("metadata") or {}).get("generation")
+
+
+def _push_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    assert w.ctx is not None
+    key = key_of("PushSecret", body)
+    cache = w.ctx.cache
+    if event.get("type") == "DELETED":
+        with cache.lock:
+            cache.push_secrets.pop(key[1:], None)
+        cache.set_watches(key, [])
+        w.known.discard(key)
+        if w.queue is not None:
+            w.queue.forget(key)
+        return
+    new = cached(body)
+    with cache.lock:
+        old = cache.push_secrets.get(key[1:])
+        cache.push_secrets[key[1:]] = new
+    first = key not in w.known
+    w.known.add(key)
+    if first or new["metadata"].get("deletionTimestamp") or _generation(old) != _generation(new):
+        w.enqueue(key, 0.0)
+
+
+def _cms_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    assert w.ctx is not None
+    key = ("ClusterManagedSecret", "", str(body["metadata"]["name"]))
+    cache = w.ctx.cache
+    if event.get("type") == "DELETED":
+        with cache.lock:
+            cache.cluster_managed_secrets.pop(key[2], None)
+        w.known.discard(key)
+        if w.queue is not None:
+            w.queue.forget(key)
+        return
+    new = cached(body)
+    with cache.lock:
+        old = cache.cluster_managed_secrets.get(key[2])
+        cache.cluster_managed_secrets[key[2]] = new
+    first = key not in w.known
+    w.known.add(key)
+    if first or _generation(old) != _generation(new):
+        w.enqueue(key, 0.0)
+
+
+def _all_cms(w: Watched, delay: float) -> None:
+    assert w.ctx is not None
+    with w.ctx.cache.lock:
+        names = list(w.ctx.cache.cluster_managed_secrets)
+    for name in names:
+        w.enqueue(("ClusterManagedSecret", "", name), delay)
+
+
+def register(registry: kopf.OperatorRegistry, w: Watched) -> None:
+    """Register the watches of PushSecret and ClusterManagedSecret on ``registry``."""
+
+    def push_index(body: kopf.Body, **_: Any) -> None:
+        if w.ctx is not None:
+            meta = body.get("metadata") or {}
+            with w.ctx.cache.lock:
+                w.ctx.cache.push_secrets.setdefault((str(meta.get("namespace")), str(meta.get("name"))), cached(body))
+
+    def cms_index(body: kopf.Body, **_: Any) -> None:
+        if w.ctx is not None:
+            with w.ctx.cache.lock:
+                w.ctx.cache.cluster_managed_secrets.setdefault(str((body.get("metadata") or {}).get("name")), cached(body))
+
+    def namespace_event(event: kopf.RawEvent, **_: Any) -> None:
+        if w.ctx is not None and event.get("type") is not None:  # not kopf's initial listing
+            _all_cms(w, 0.5)
+
+    def managed_secret_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        owner = ((body.get("metadata") or {}).get("labels") or {}).get(LABEL_CLUSTER_MANAGED_SECRET)
+        if owner and event.get("type") is not None:
+            w.enqueue(("ClusterManagedSecret", "", str(owner)), 1.0)
+
+    kopf.index(GROUP, VERSION, PUSH_SECRET, id="pushsecrets-index", registry=registry)(push_index)
+    kopf.on.event(GROUP, VERSION, PUSH_SECRET, id="pushsecrets-event", registry=registry)(
+        lambda event, body, **_: _push_event(w, event, body))
+    kopf.index(GROUP, VERSION, CLUSTER_MANAGED_SECRET, id="clustermanagedsecrets-index", registry=registry)(cms_index)
+    kopf.on.event(GROUP, VERSION, CLUSTER_MANAGED_SECRET, id="clustermanagedsecrets-event", registry=registry)(
+        lambda event, body, **_: _cms_event(w, event, body))
+    kopf.on.event("", "v1", NAMESPACES, id="namespaces-cms", registry=registry)(namespace_event)
+    kopf.on.event(GROUP, VERSION, MANAGED_SECRET, id="managedsecrets-cms", registry=registry)(managed_secret_event)
