@@ -6,6 +6,7 @@ kopf never PATCHes these objects; the PushSecret finalizer is the reconciler's o
 
 - PushSecret: first sight, a spec change or a deletion in progress (deletionTimestamp) enqueue it; its
   source Secret wakes it through ``cache.set_watches`` (the generic Secret watch of ``handlers``).
+  A namespace event wakes the PushSecrets of that namespace (store admission may have changed).
 - ClusterManagedSecret: first sight and spec changes enqueue it; so does any namespace event (a new
   namespace, changed labels, a deleted namespace) and any change of a ManagedSecret it made (label
   ``configmanager.io/cluster-managed-secret``), so an edited or deleted one is put back.
@@ -100,9 +101,15 @@ def register(registry: kopf.OperatorRegistry, w: Watched) -> None:
             with w.ctx.cache.lock:
                 w.ctx.cache.cluster_managed_secrets.setdefault(str((body.get("metadata") or {}).get("name")), cached(body))
 
-    def namespace_event(event: kopf.RawEvent, **_: Any) -> None:
-        if w.ctx is not None and event.get("type") is not None:  # not kopf's initial listing
-            _all_cms(w, 0.5)
+    def namespace_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        if w.ctx is None or event.get("type") is None:  # not kopf's initial listing
+            return
+        _all_cms(w, 0.5)
+        name = str((body.get("metadata") or {}).get("name"))
+        with w.ctx.cache.lock:  # a ClusterSecretStore's conditions may admit (or refuse) it now
+            pushes = [("PushSecret", ns, n) for (ns, n) in w.ctx.cache.push_secrets if ns == name]
+        for key in pushes:
+            w.enqueue(key, 1.0)
 
     def managed_secret_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         owner = ((body.get("metadata") or {}).get("labels") or {}).get(LABEL_CLUSTER_MANAGED_SECRET)
