@@ -8,8 +8,8 @@ kopf never PATCHes these objects; the PushSecret finalizer is the reconciler's o
   source Secret wakes it through ``cache.set_watches`` (the generic Secret watch of ``handlers``).
   A namespace event wakes the PushSecrets of that namespace (store admission may have changed).
 - ClusterManagedSecret: first sight and spec changes enqueue it; so does any namespace event (a new
-  namespace, changed labels, a deleted namespace) and any change of a ManagedSecret it made (label
-  ``configmanager.io/cluster-managed-secret``), so an edited or deleted one is put back.
+  namespace, changed labels, a deleted namespace) and a spec change or deletion of a ManagedSecret it
+  made (label ``configmanager.io/cluster-managed-secret``), so an edited or deleted one is put back.
 """
 
 from __future__ import annotations
@@ -112,8 +112,13 @@ def register(registry: kopf.OperatorRegistry, w: Watched) -> None:
             w.enqueue(key, 1.0)
 
     def managed_secret_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        owner = ((body.get("metadata") or {}).get("labels") or {}).get(LABEL_CLUSTER_MANAGED_SECRET)
-        if owner and event.get("type") is not None:
+        meta = body.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(LABEL_CLUSTER_MANAGED_SECRET)
+        if not owner or event.get("type") is None:
+            return
+        # deleted, or a spec change its reconciler has not seen yet (an edit, or our own replace); not the
+        # status writes of every sync, which would cost a ClusterManagedSecret pass each
+        if event.get("type") == "DELETED" or meta.get("generation") != (body.get("status") or {}).get("observedGeneration"):
             w.enqueue(("ClusterManagedSecret", "", str(owner)), 1.0)
 
     kopf.index(GROUP, VERSION, PUSH_SECRET, id="pushsecrets-index", registry=registry)(push_index)
