@@ -217,3 +217,34 @@ def test_deletion_policy_merge_drops_only_the_keys_of_a_vanished_remote() -> Non
     assert kit.secret_data("shared") == {"other": "theirs", "b": "vb"}
     ready = next(c for c in kit.status("ManagedSecret", "m")["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True"
+
+
+# -- watches (watch/kinds.py) -----------------------------------------------------------------------------
+
+class _Queue:
+    def __init__(self) -> None:
+        self.added: list[tuple[Any, float]] = []
+
+    def add(self, key: Any, delay: float = 0.0, reason: str = "sync") -> None:
+        self.added.append((key, delay))
+
+    def forget(self, key: Any) -> None:
+        pass
+
+
+def test_push_secret_events_enqueue_first_sight_spec_changes_and_deletion_only() -> None:
+    from config_manager.k8s.watch import kinds
+    from config_manager.k8s.watch.handlers import Watched
+
+    kit = Kit()
+    queue = _Queue()
+    w = Watched(ctx=kit.ctx, queue=queue)  # type: ignore[arg-type]
+    body = {"metadata": {"name": "p", "namespace": NS, "generation": 1}, "spec": {}}
+    kinds._push_event(w, {"type": "ADDED"}, body)
+    kinds._push_event(w, {"type": "MODIFIED"}, {**body, "status": {"keys": []}})  # our status write: nothing
+    kinds._push_event(w, {"type": "MODIFIED"}, {**body, "metadata": {**body["metadata"], "generation": 2}})
+    kinds._push_event(w, {"type": "MODIFIED"}, {**body, "metadata": {**body["metadata"], "generation": 2,
+                                                                    "deletionTimestamp": "2026-12-02T00:00:00Z"}})
+    assert [k for k, _ in queue.added] == [("PushSecret", NS, "p")] * 3
+    kinds._push_event(w, {"type": "DELETED"}, body)
+    assert (NS, "p") not in kit.cache.push_secrets
