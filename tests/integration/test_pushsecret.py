@@ -41,6 +41,12 @@ def push_secret(name: str, secret: str, items: list[tuple[str, str, str | None]]
     }
 
 
+def wait_synced(kube: KubeApi, ns: str, name: str, resource_version: str) -> None:
+    """The positive marker that a pass has seen this version of the source Secret (and ended in sync)."""
+    wait_for(lambda: ((kube.get("pushsecrets", ns, name) or {}).get("status") or {}).get("syncedResourceVersion") == resource_version,
+             what=f"PushSecret {name} passed over Secret version {resource_version}")
+
+
 def remote(provider: Any, key: str) -> Any:
     try:
         return provider.get(key).value
@@ -71,15 +77,14 @@ def test_push_to_the_local_store(kube: KubeApi, namespace: str, running_operator
 
     # a pass with nothing new (a label on the source Secret) writes nothing to the store
     blob_version = kube.get("secrets", ns, "local-blob")["metadata"]["resourceVersion"]
-    before = op.passes(KIND, ns, "p")
-    kube.patch("secrets", ns, "src", {"metadata": {"labels": {"touched": "yes"}}})
-    op.wait_passes(KIND, ns, "p", before)
+    touched = kube.patch("secrets", ns, "src", {"metadata": {"labels": {"touched": "yes"}}})["metadata"]["resourceVersion"]
+    wait_synced(kube, ns, "p", touched)
     assert kube.get("secrets", ns, "local-blob")["metadata"]["resourceVersion"] == blob_version
 
     # a changed value is pushed again; IfNotExists leaves the value it pushed alone
-    kube.patch("secrets", ns, "src", {"data": {"a": b64("a-2"), "c": b64("c-2")}})
+    changed = kube.patch("secrets", ns, "src", {"data": {"a": b64("a-2"), "c": b64("c-2")}})["metadata"]["resourceVersion"]
     wait_for(lambda: remote(store.provider, "pushed/a") == "a-2", what="changed source value pushed")
-    op.wait_passes(KIND, ns, "keep", op.passes(KIND, ns, "keep") - 1)
+    wait_synced(kube, ns, "keep", changed)
     assert remote(store.provider, "fresh") == "c-1" and remote(store.provider, "existing") == "theirs"
 
     # a key that leaves the spec is removed (only its property), the PushSecret's deletion removes the rest
@@ -128,7 +133,7 @@ def test_refused_store_and_no_other_namespace(kube: KubeApi, namespace: str, run
 
 def test_push_to_vault(kube: KubeApi, namespace: str, running_operator: OperatorProcess,
                        vault_server: VaultServer) -> None:  # noqa: F811
-    ns, op = namespace, running_operator
+    ns = namespace
     base = f"push/{uuid.uuid4().hex[:8]}"
     vault_server.write_policy("push-rw", """
 path "secret/data/push/*" { capabilities = ["create", "update", "read"] }
@@ -157,9 +162,8 @@ path "secret/metadata/push/*" { capabilities = ["read", "delete", "list"] }
     assert read(f"{base}/db") == {"user": "svc", "password": "vault-pw-1"}
     version = admin.read_secret_metadata(path=f"{base}/db", mount_point="secret")["data"]["current_version"]
     # nothing new: no new Vault version; a changed value: pushed again
-    before = op.passes(KIND, ns, "v")
-    kube.patch("secrets", ns, "src", {"metadata": {"labels": {"touched": "yes"}}})
-    op.wait_passes(KIND, ns, "v", before)
+    touched = kube.patch("secrets", ns, "src", {"metadata": {"labels": {"touched": "yes"}}})["metadata"]["resourceVersion"]
+    wait_synced(kube, ns, "v", touched)
     assert admin.read_secret_metadata(path=f"{base}/db", mount_point="secret")["data"]["current_version"] == version
     kube.patch("secrets", ns, "src", {"data": {"password": b64("vault-pw-2")}})
     wait_for(lambda: (read(f"{base}/db") or {}).get("password") == "vault-pw-2", what="new value pushed to Vault")
