@@ -89,7 +89,7 @@ LEADER_TRANSITIONS = Counter(
 QUEUE_DEPTH = Gauge("configmanager_workqueue_depth", "Keys scheduled in the operator's work queue")
 
 RESULTS = ("success", "error")
-MANAGED_KINDS = ("ManagedSecret", "ConfigBundle", "SecretStore", "ClusterSecretStore")
+MANAGED_KINDS = ("ManagedSecret", "ConfigBundle", "SecretStore", "ClusterSecretStore", "PushSecret", "ClusterManagedSecret")
 
 
 def record_sync(kind: str, ready: tuple[str, str, str] | None) -> None:

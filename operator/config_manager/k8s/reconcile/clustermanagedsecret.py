@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import metrics
 from ..api.client import ApiError
 from ..api.conditions import now_iso, set_condition
 from ..api.resources import (
@@ -148,6 +149,7 @@ def _ensure(ctx: Context, body: Mapping[str, Any], spec: ClusterManagedSecretSpe
 
 def _finish(ctx: Context, body: Mapping[str, Any], ready: tuple[str, str, str], provisioned: list[str],
             failed: list[dict[str, str]]) -> bool:
+    metrics.record_sync(KIND, ready)
     status: Mapping[str, Any] = body.get("status") or {}
     generation = body["metadata"].get("generation")
     desired = {

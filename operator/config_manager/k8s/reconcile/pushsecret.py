@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import ConfigurationError, SecretsError
+from .. import metrics
 from ..api.client import ApiError
 from ..api.conditions import now_iso, set_condition
 from ..api.resources import FINALIZER_PUSH, SECRETS
@@ -264,6 +265,7 @@ class _Pass:
 
     def finish(self, ready: tuple[str, str, str], event: tuple[str, str, str] | None, entries: list[dict[str, Any]],
                *, synced_version: str | None = None, wrote: bool = False) -> None:
+        metrics.record_sync(KIND, ready)
         generation = self.body["metadata"].get("generation")
         desired: dict[str, Any] = dict(self.status)
         desired["conditions"] = set_condition(list(self.status.get("conditions") or []), type_="Ready",

@@ -4,8 +4,10 @@ Like ``handlers``: an ``index`` handler per kind (the cache is complete before t
 ``event`` handler that keeps the cache current and enqueues. No kopf create/update/delete handlers, so
 kopf never PATCHes these objects; the PushSecret finalizer is the reconciler's own.
 
-- PushSecret: first sight, a spec change or a deletion in progress (deletionTimestamp) enqueue it; its
-  source Secret wakes it through ``cache.set_watches`` (the generic Secret watch of ``handlers``).
+- PushSecret: a spec change or a deletion in progress (deletionTimestamp) enqueue it now; first sight as
+  for a ManagedSecret (``triggers.first_delay``: at once when new, changed or its Secret changed while we
+  were away, else at its refresh time), so a restart does not push everything at once; its source
+  Secret wakes it through ``cache.set_watches`` (the generic Secret watch of ``handlers``).
   A namespace event wakes the PushSecrets of that namespace (store admission may have changed).
 - ClusterManagedSecret: first sight and spec changes enqueue it; so does any namespace event (a new
   namespace, changed labels, a deleted namespace) and a spec change or deletion of a ManagedSecret it
@@ -28,6 +30,7 @@ from ..api.resources import (
     PUSH_SECRET,
     VERSION,
 )
+from . import triggers
 from .handlers import Watched, cached
 from .triggers import key_of
 
@@ -54,8 +57,20 @@ def _push_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -
         cache.push_secrets[key[1:]] = new
     first = key not in w.known
     w.known.add(key)
-    if first or new["metadata"].get("deletionTimestamp") or _generation(old) != _generation(new):
+    if first and not new["metadata"].get("deletionTimestamp"):
+        config = w.ctx.config
+        w.enqueue(key, triggers.first_delay(new, default_refresh="1h", spread=config.startup_spread,
+                                            jitter=config.refresh_jitter, outputs_intact=lambda: _source_unchanged(w, new)))
+    elif first or new["metadata"].get("deletionTimestamp") or _generation(old) != _generation(new):
         w.enqueue(key, 0.0)
+
+
+def _source_unchanged(w: Watched, body: Mapping[str, Any]) -> bool:
+    """True when the PushSecret's source Secret is the version its last complete pass pushed (cache only)."""
+    assert w.ctx is not None
+    name = (((body.get("spec") or {}).get("selector") or {}).get("secret") or {}).get("name")
+    info = w.ctx.cache.get_object("Secret", str(body["metadata"].get("namespace")), str(name))
+    return info is not None and info.resource_version == (body.get("status") or {}).get("syncedResourceVersion")
 
 
 def _cms_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
