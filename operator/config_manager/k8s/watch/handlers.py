@@ -195,7 +195,7 @@ def _generator_key(kind: str, body: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _generator_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
-    """Keep the generator's body; a ManagedSecret of its namespace that names it syncs again when it
+    """Keep the generator's body; a ManagedSecret (or a bundle's rotation) of its namespace that names it syncs again when it
     appears, changes or goes (a kept value stays kept: only a missing one is generated)."""
     assert w.ctx is not None
     cache = w.ctx.cache
@@ -205,8 +205,10 @@ def _generator_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapp
             cache.generators.pop(key, None)
         else:
             cache.generators[key] = cached(body)
-        users = [("ManagedSecret", ns, name) for (ns, name), ms in cache.managed_secrets.items()
-                 if ns == key[1] and triggers.names_generator(ms.get("spec") or {}, kind, key[2])]
+        users = [(user_kind, ns, name)
+                 for user_kind, table in (("ManagedSecret", cache.managed_secrets), ("ConfigBundle", cache.bundles))
+                 for (ns, name), obj in table.items()
+                 if ns == key[1] and triggers.names_generator(obj.get("spec") or {}, kind, key[2])]
     if event.get("type") is None:
         return  # the initial listing: not a change
     for user in users:
