@@ -184,3 +184,32 @@ def test_generator_objects_parse_and_refuse_naming_the_object() -> None:
     with pytest.raises(InvalidSpecError) as err:
         parse_generator("Password", {"metadata": {"name": "pw"}, "spec": {"length": 4, "digits": 3, "symbols": 3}})
     assert "Password 'pw'" in str(err.value)
+
+
+def test_find_goes_through_the_read_cache() -> None:
+    from config_manager.k8s.stores.readcache import ProviderCache
+
+    class Counting(InMemorySecrets):
+        finds = 0
+
+        def find(self, criteria: FindCriteria) -> list[str]:
+            Counting.finds += 1
+            return super().find(criteria)
+
+    store = Counting()
+    store.set("a/1", "x")
+    cache = ProviderCache(ttl=60.0)
+    criteria = FindCriteria(path="a")
+    assert cache.find("s", store, criteria) == (["a/1"], True)
+    assert cache.find("s", store, FindCriteria(path="a")) == (["a/1"], False)  # equal criteria share the answer
+    assert cache.find("s", store, criteria, fresh=True) == (["a/1"], True)
+    assert Counting.finds == 2
+
+
+def test_generator_users_are_found_by_the_trigger() -> None:
+    from config_manager.k8s.watch.triggers import names_generator
+
+    spec = {"dataFrom": [{"extract": {"key": "k"}}, {"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}],
+            "rotation": {"generatorRef": {"kind": "UUID", "name": "id"}}}
+    assert names_generator(spec, "Password", "pw") and names_generator(spec, "UUID", "id")
+    assert not names_generator(spec, "Password", "id") and not names_generator({}, "UUID", "id")
