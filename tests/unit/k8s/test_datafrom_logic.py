@@ -213,3 +213,13 @@ def test_generator_users_are_found_by_the_trigger() -> None:
             "rotation": {"generatorRef": {"kind": "UUID", "name": "id"}}}
     assert names_generator(spec, "Password", "pw") and names_generator(spec, "UUID", "id")
     assert not names_generator(spec, "Password", "id") and not names_generator({}, "UUID", "id")
+
+
+def test_the_env_provider_finds_by_name_and_refuses_tags_and_paths() -> None:
+    from config_manager.providers.env import EnvironmentSecrets
+
+    env = EnvironmentSecrets(prefix="APP_", environ={"APP_DB_USER": "u", "APP_DB_PASS": "p", "APP_OTHER": "o", "DB_X": "x"})
+    assert env.find(FindCriteria(name_regexp="^DB_")) == ["DB_PASS", "DB_USER"]
+    for criteria, word in ((FindCriteria(tags={"a": "b"}), "tags"), (FindCriteria(path="db"), "folders")):
+        with pytest.raises(ConfigurationError, match=word):
+            env.find(criteria)
