@@ -89,7 +89,7 @@ def test_rewrite_steps_apply_in_order_and_collisions_name_the_step() -> None:
 
 
 def test_shape_converts_decodes_and_checks_keys() -> None:
-    raw = {"app/one": base64.b64encode(b"v1"), "app/two": base64.urlsafe_b64encode(b"\xfb\xff").rstrip(b"=")}
+    raw = {"app/one": base64.b64encode(b"v1"), "app/two": base64.urlsafe_b64encode(b"\xfb\xff")}
     shaped = shape(raw, rewrites=(), conversion="Default", decoding="Auto", field_path="spec.dataFrom[0]")
     assert shaped == {"app_one": b"v1", "app_two": b"\xfb\xff"}
     assert convert_key("a/b:c", "Unicode") == "a_U002f_b_U003a_c"
@@ -101,6 +101,8 @@ def test_shape_converts_decodes_and_checks_keys() -> None:
         shape({"k": b"not base64!"}, rewrites=(), conversion=None, decoding="Base64", field_path="spec.dataFrom[1]")
     assert err.value.field == "spec.dataFrom[1].decodingStrategy" and "not base64!" not in str(err.value)
     assert decode_value(b"plain text", "Auto") == b"plain text"
+    assert decode_value(b"tok", "Auto") == b"tok"  # unpadded: not taken for base64 by Auto
+    assert decode_value(base64.urlsafe_b64encode(b"\xfb\xff").rstrip(b"="), "Base64URL") == b"\xfb\xff"
 
 
 @given(st.dictionaries(st.text(min_size=1, max_size=12), st.binary(max_size=8), max_size=8))

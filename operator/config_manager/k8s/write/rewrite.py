@@ -8,8 +8,8 @@ generator made) passes through, in External Secrets' order:
    empty), ``transform`` renders the key name through a key template (``{{ .value | upper }}``);
 2. without rewrites, ``conversionStrategy``: ``Default`` replaces every character a Secret key cannot
    hold by ``_``, ``Unicode`` by ``_U<hex>_``;
-3. ``decodingStrategy`` on the values: ``Base64``, ``Base64URL``, ``Auto`` (either, else unchanged),
-   ``None``.
+3. ``decodingStrategy`` on the values: ``Base64``, ``Base64URL`` (padding optional), ``Auto`` (padded
+   base64 of either alphabet, as Go decodes it, else the value unchanged), ``None``.
 
 Two keys that become one are refused (``KeyCollision`` naming the step), never silently merged; values
 never appear in a message, key names (which are not secret) do.
@@ -116,11 +116,12 @@ def convert_keys(data: Mapping[str, bytes], strategy: str, field_path: str) -> d
 _URL_ALPHABET = re.compile(rb"^[-_A-Za-z0-9]*={0,2}$")
 
 
-def _b64(value: bytes, alphabet: str) -> bytes:
-    """Standard base64 (padding required, as Go's StdEncoding) or URL-safe base64 (padding optional)."""
+def _b64(value: bytes, alphabet: str, *, padded: bool = True) -> bytes:
+    """Standard base64 (padding required, as Go's StdEncoding) or URL-safe base64 (padding required as
+    Go's URLEncoding unless ``padded`` is False)."""
     text = value.strip()
     if alphabet == "url":
-        if not _URL_ALPHABET.match(text):
+        if not _URL_ALPHABET.match(text) or (padded and len(text) % 4):
             raise binascii.Error("not base64url")
         return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
     return base64.b64decode(text, validate=True)
@@ -138,7 +139,7 @@ def decode_value(value: bytes, strategy: str) -> bytes:
                 continue
         return value
     try:
-        return _b64(value, "url" if strategy == "Base64URL" else "std")
+        return _b64(value, "url" if strategy == "Base64URL" else "std", padded=False)
     except (binascii.Error, ValueError):
         raise ValueError(f"is not {strategy}-encoded") from None
 
