@@ -323,6 +323,7 @@ def test_find_by_tags_and_name_regexp_with_rewrite(kube: KubeApi, namespace: str
     vault.set(f"{p}-web-token", "az-tok", metadata={"team": p, "tier": "web"})
     vault.set(f"{p}-untagged", "az-none")
     service_principal_store(kube, kv, ns)
+    store_ready(kube, ns, "azure")
     kube.create("managedsecrets", ns, {**ms("found", "azure", []), "spec": {
         "storeRef": {"name": "azure"}, "refreshInterval": "1h", "dataFrom": [
             {"find": {"tags": {"team": p, "tier": "db"}}, "rewrite": [{"regexp": {"source": f"^{p}[-/]", "target": ""}},
