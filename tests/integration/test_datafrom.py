@@ -137,3 +137,25 @@ def test_generated_values_are_stable_across_refreshes_and_new_on_force_sync(kube
     assert all(again[k] != first[k] for k in first if k != "marker"), "a force-sync makes every generated key again"
     text = repr(kube.get("managedsecrets", namespace, "gen")) + repr(events_for(kube, namespace, "gen"))
     assert first["password"] not in text and again["password"] not in text
+
+
+def test_rotation_takes_its_values_from_a_password_generator(kube: KubeApi, namespace: str,
+                                                            running_operator: OperatorProcess) -> None:
+    store = make_local_store(kube, namespace)
+    generator(kube, namespace, "Password", "rot", {"length": 40, "digits": 10, "symbols": 0, "allowRepeat": True})
+    kube.create("managedsecrets", namespace, {"apiVersion": API, "kind": "ManagedSecret", "metadata": {"name": "rot"}, "spec": {
+        "storeRef": {"name": "local"}, "refreshInterval": "1h",
+        "rotation": {"interval": "24h", "keys": ["api-key"], "generatorRef": {"kind": "Password", "name": "rot"}}}})
+
+    def rotated(count: int) -> dict[str, str] | None:
+        ms = kube.get("managedsecrets", namespace, "rot") or {}
+        if ((ms.get("status") or {}).get("rotation") or {}).get("count") != count:
+            return None
+        return secret_data(kube, namespace, "rot")
+
+    first = wait_for(lambda: rotated(1), timeout=30, what="initial value from the generator")
+    assert len(first["api-key"]) == 40 and sum(c.isdigit() for c in first["api-key"]) == 10
+    assert store.provider.get("api-key").value == first["api-key"]
+    kube.patch("managedsecrets", namespace, "rot", {"metadata": {"annotations": {"configmanager.io/rotate": "now"}}})
+    second = wait_for(lambda: (d := rotated(2)) and d["api-key"] != first["api-key"] and d, timeout=30, what="rotation")
+    assert len(second["api-key"]) == 40 and sum(c.isdigit() for c in second["api-key"]) == 10
