@@ -8,6 +8,8 @@ Go's order (the piped value last). Each function is wrapped by the sandbox so th
 
 from __future__ import annotations
 
+import html
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -93,6 +95,30 @@ def f_uniq(items: Any) -> list[Any]:
     return out
 
 
+def _int64(value: Any) -> int:
+    """Sprig's arithmetic is on int64: a result outside it fails instead of growing without bound."""
+    result = int(value)
+    if not -(1 << 63) <= result < (1 << 63):
+        raise OverflowError("int64")
+    return result
+
+
+def _product(values: tuple[Any, ...]) -> int:
+    result = 1
+    for value in values:
+        result = _int64(result * int(value))
+    return result
+
+
+def _div(a: Any, b: Any) -> int:
+    q = abs(int(a)) // abs(int(b))  # Go truncates toward zero
+    return _int64(q if (int(a) >= 0) == (int(b) > 0) else -q)
+
+
+def _mod(a: Any, b: Any) -> int:
+    return _int64(int(a) - _div(a, b) * int(b))
+
+
 def _num(value: Any, kind: type) -> Any:
     try:
         return kind(text(value).strip()) if isinstance(value, str) else kind(value or 0)
@@ -113,6 +139,8 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "print": f_print,
     "println": lambda *a: " ".join(text(x) for x in a) + "\n",
     "printf": lambda fmt, *a: printf(text(fmt), *a),
+    "urlquery": lambda *a: urllib.parse.quote_plus(as_bytes(f_print(*a)), safe=""),
+    "html": lambda *a: html.escape(f_print(*a)).replace("&#x27;", "&#39;"),
 }
 
 SPRIG: dict[str, Callable[..., Any]] = {
@@ -134,6 +162,14 @@ SPRIG: dict[str, Callable[..., Any]] = {
     "sortAlpha": lambda items: sorted(text(x) for x in items),
     "uniq": f_uniq,
     "until": f_until,
+    "add": lambda *a: _int64(sum(int(x) for x in a)),
+    "add1": lambda a: _int64(int(a) + 1),
+    "sub": lambda a, b: _int64(int(a) - int(b)),
+    "mul": lambda *a: _int64(_product(a)),
+    "div": _div,
+    "mod": _mod,
+    "max": lambda *a: max(int(x) for x in a),
+    "min": lambda *a: min(int(x) for x in a),
     "int": lambda v: int(_num(v, float)) if not isinstance(v, str) or "." in v else _num(v, int),
     "int64": lambda v: _num(v, int),
     "atoi": lambda v: _num(v, int),

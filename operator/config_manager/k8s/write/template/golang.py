@@ -264,8 +264,9 @@ class _Translator:
         if token.kind == "number":
             text = token.text
             try:
-                hexa = text.lower().lstrip("-").startswith("0x")
-                value: object = float(text) if not hexa and any(c in text for c in ".eE") else int(text, 16 if hexa else 10)
+                digits = text.lower().lstrip("-")
+                base = 16 if digits.startswith("0x") else 8 if len(digits) > 1 and digits[0] == "0" and digits.isdigit() else 10
+                value: object = float(text) if base == 10 and any(c in text for c in ".eE") else int(text, base)
             except ValueError:
                 raise SyntaxProblem(f"line {line}: bad number {text!r}") from None
             return self.const(value), pos + 1
