@@ -123,7 +123,7 @@ def test_the_templates_example_renders(chain: dict[str, Any]) -> None:
             "bundle": chain["p12"].encode()}
     out = apply_template(spec.target.template, data, {("ConfigMap", "billing-templates"): configmap["data"]})
     assert out.data["app.ini"].decode() == ("[database]\nurl = postgres://billing:p%40ss+word@db.billing.svc:5432/billing\n"
-                                            "; index: a key that was not fetched is empty (.pool would be an error), so default applies\n"
+                                            "; get: a key that was not fetched is empty (.pool would be an error), so default applies\n"
                                             "pool = 10\n")
     assert out.data["API_KEY"] == b"k-1" and out.data["API_URL"] == b"https://api"
     assert out.data["tls.crt"].decode() == chain["leaf_pem"] and out.data["tls.key"].decode() == chain["key_pem"]

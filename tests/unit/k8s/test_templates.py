@@ -76,6 +76,7 @@ def test_go_template_forms(template: str, expected: str) -> None:
 
 @pytest.mark.parametrize("template,message", [
     ("{{ .missing }}", "refers to 'missing', which was not fetched"),
+    ('{{ index . "../../proc/self/environ" }}', "refers to '../../proc/self/environ', which was not fetched"),
     ("{{ .user | shell }}", "unknown filter 'shell'"),
     ('{{ exec "rm" }}', "unsupported placeholder: unknown function 'exec'"),
     ("{{ .user | b64dec }}", "function 'b64dec' failed"),
@@ -141,7 +142,7 @@ def test_template_errors_name_the_key_and_the_function_never_a_value(template: s
     ('{{ printf "%s=%d %q %v %05d %x %%" .user 7 "q" (list 1 2) 42 255 }}', 'app=7 "q" [1 2] 00042 ff %'),
     ('{{ "a b&c/é" | urlquery }}|{{ "<a href=\'x\'>" | html }}', "a+b%26c%2F%C3%A9|&lt;a href=&#39;x&#39;&gt;"),
     ('{{ print "a" 1 2 "b" }}|{{ println "x" 1 }}', "a1 2b|x 1\n"),
-    ('{{ len .user }}|{{ len (list 1 2) }}|{{ index (list "a" "b") 1 }}|{{ index . "absent" }}', "3|2|b|"),
+    ('{{ len .user }}|{{ len (list 1 2) }}|{{ index (list "a" "b") 1 }}|{{ get . "absent" }}|{{ index (dict) "absent" }}', "3|2|b||"),
     ('{{ eq .n "3" }}{{ ne 1 2 }}{{ lt 1 2 }}{{ le 2 2 }}{{ gt 1 2 }}{{ ge 2 3 }}{{ eq 1 2 1 }}', "truetruetruetruefalsefalsetrue"),
     ('{{ $d := dict "k" "v" }}{{ get $d "k" }}{{ hasKey $d "k" }}{{ keys $d | join "," }}{{ values $d | join "," }}', "vtruekv"),
     ('{{ list "b" "a" "b" | uniq | sortAlpha | join "" }}|{{ list 1 2 | last }}|{{ has 2 (list 1 2) }}', "ab|2|true"),

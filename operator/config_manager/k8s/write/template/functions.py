@@ -15,8 +15,8 @@ from typing import Any
 
 from .certs import CERTS
 from .encoding import ENCODING
-from .errors import MAX_ITEMS, FunctionFailed, LimitExceeded
-from .gofmt import as_bytes, printf, text
+from .errors import MAX_ITEMS, FunctionFailed, LimitExceeded, Missing
+from .gofmt import Values, as_bytes, printf, text
 from .textfns import TEXT
 
 
@@ -47,6 +47,8 @@ def f_fail(*_args: Any) -> Any:
 
 def f_index(item: Any, *keys: Any) -> Any:
     for key in keys:
+        if isinstance(item, Values) and text(key) not in item:
+            raise Missing(text(key), True)  # as .key: a fetched key that is not there is an error (get is lenient)
         if isinstance(item, Mapping):
             item = item.get(text(key))
         elif isinstance(item, (list, tuple, str)):

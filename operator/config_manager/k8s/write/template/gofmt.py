@@ -16,6 +16,10 @@ from typing import Any
 from .errors import MAX_OUTPUT, LimitExceeded
 
 
+class Values(dict[str, Any]):
+    """The fetched values, the dot of a template: a key missing here is "not fetched" (``.k``, ``index . "k"``)."""
+
+
 def as_bytes(value: Any) -> bytes:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)

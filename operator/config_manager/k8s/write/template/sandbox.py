@@ -19,16 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import MAX_ITERATIONS, MAX_OUTPUT, MAX_WORK, FunctionFailed, LimitExceeded, Missing, TemplateError
 from .functions import FUNCTIONS
-from .gofmt import as_bytes, check_size, size, text, truth
+from .gofmt import Values, as_bytes, check_size, size, text, truth
 from .golang import translate
 from .lexer import SyntaxProblem
 
 if TYPE_CHECKING:
     import jinja2
-
-
-class Values(dict[str, Any]):
-    """The fetched values, the dot of a template: a missing key here is "not fetched"."""
 
 
 @dataclass
