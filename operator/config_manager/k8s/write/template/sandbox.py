@@ -47,13 +47,13 @@ _BUDGET: ContextVar[_Budget] = ContextVar("template_budget")
 
 
 def _guard(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    signature = inspect.signature(fn)
+    params = inspect.signature(fn).parameters.values()
+    least = sum(1 for p in params if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty)
+    most = None if any(p.kind is p.VAR_POSITIONAL for p in params) else sum(1 for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
 
     def call(*args: Any) -> Any:
-        try:
-            signature.bind(*args)
-        except TypeError:
-            raise FunctionFailed(name, "got the wrong number of arguments") from None
+        if len(args) < least or (most is not None and len(args) > most):
+            raise FunctionFailed(name, "got the wrong number of arguments")
         budget = _BUDGET.get()
         budget.spend(sum(size(a) for a in args))
         try:
@@ -117,9 +117,15 @@ def _environment() -> jinja2.Environment:
     env.globals.clear()
     env.filters.clear()
     env.tests.clear()
-    env.globals.update({f"f_{name}": _guard(name, fn) for name, fn in FUNCTIONS.items()})
-    env.globals.update({"f__field": _field, "f__items": _items, "f__pairs": _pairs, "f__truth": truth})
     return env
+
+
+@cache
+def _globals() -> dict[str, Any]:
+    """What a translated template may name besides ``_k`` and ``_d0``: our functions, nothing else."""
+    names: dict[str, Any] = {f"f_{name}": _guard(name, fn) for name, fn in FUNCTIONS.items()}
+    names.update({"f__field": _field, "f__items": _items, "f__pairs": _pairs, "f__truth": truth})
+    return names
 
 
 @lru_cache(maxsize=512)
@@ -140,7 +146,8 @@ def render(template: str, values: Mapping[str, Any], *, field: str) -> str:
     try:
         out: list[str] = []
         length = 0
-        for chunk in compiled.generate(_k=constants, _d0=Values(values)):
+        context = compiled.new_context({**_globals(), "_k": constants, "_d0": Values(values)}, shared=True)
+        for chunk in compiled.root_render_func(context):
             length += len(chunk)
             if length > MAX_OUTPUT:
                 raise LimitExceeded(f"output longer than {MAX_OUTPUT} characters")
