@@ -14,7 +14,7 @@ MAX_OUTPUT = 1 << 20
 #: Characters of template text we accept (the CRD allows 64 KiB per key).
 MAX_SOURCE = 256 * 1024
 #: Loop iterations of one render, over all ``range`` loops.
-MAX_ITERATIONS = 100_000
+MAX_ITERATIONS = 20_000
 #: Characters the functions of one render may read and write, together.
 MAX_WORK = 64 << 20
 #: Nesting of blocks and parentheses.
