@@ -1,5 +1,6 @@
 """ManagedSecret templates on the real control plane with the operator (local store): Go templates with
-Sprig functions, templateFrom a ConfigMap (Values, KeysAndValues, labels) re-synced when it changes,
+Sprig functions, templateFrom a ConfigMap (Values, KeysAndValues, labels; re-synced when it changes) and a
+Secret (annotations),
 PKCS#12 to PEM from a real PKCS#12 file, and forbidden templates refused with the previous Secret intact."""
 
 from __future__ import annotations
@@ -71,16 +72,20 @@ def test_template_from_a_configmap_values_keys_and_values_and_labels(kube: KubeA
         "extra": "API_USER: '{{ .user | upper }}'\nAPI_HASH: '{{ .password | sha256sum | trunc 8 }}'\n",
         "labels": "tier: '{{ .tier | lower }}'\n",
     }})
+    kube.create("secrets", namespace, {"metadata": {"name": "app-tpl-secret"}, "data": {
+        "annotations": base64.b64encode(b"app/user: '{{ .user }}'\n").decode()}})
     kube.create("managedsecrets", namespace, managed_secret("from-cm", data={"user": "user", "password": "password", "tier": "tier"},
                                                             target={"template": {"templateFrom": [
         {"configMap": {"name": "app-tpl", "items": [{"key": "app.conf"}, {"key": "extra", "templateAs": "KeysAndValues"}]}},
         {"configMap": {"name": "app-tpl", "items": [{"key": "labels", "templateAs": "KeysAndValues"}]}, "target": "Labels"},
+        {"secret": {"name": "app-tpl-secret", "items": [{"key": "annotations", "templateAs": "KeysAndValues"}]}, "target": "Annotations"},
     ]}}))
     wait_ready(kube, namespace, "from-cm", reason="SecretSynced")
     assert secret_data(kube, namespace, "from-cm") == {
         "app.conf": "[db]\nuser = svc\npassword = tf-pw-1\n", "API_USER": "SVC",
         "API_HASH": hashlib.sha256(b"tf-pw-1").hexdigest()[:8]}
-    assert (kube.get("secrets", namespace, "from-cm") or {})["metadata"]["labels"]["tier"] == "gold"
+    meta = (kube.get("secrets", namespace, "from-cm") or {})["metadata"]
+    assert meta["labels"]["tier"] == "gold" and meta["annotations"]["app/user"] == "svc"
 
     # the ConfigMap changes: the Secret follows without touching the ManagedSecret
     kube.patch("configmaps", namespace, "app-tpl", {"data": {"app.conf": "user={{ .user }}\n"}})

@@ -18,7 +18,7 @@ from config_manager.errors import ConfigManagerError
 from config_manager.k8s.write.template import TemplateError, render
 from config_manager.k8s.write.template.functions import FUNCTIONS
 
-FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CANARY = "fuzz-canary-7f3a"
 VALUES = {"password": CANARY, "json": '{"a": {"b": "' + CANARY + '"}, "l": [1, "' + CANARY + '"]}',
           "b64": base64.b64encode(CANARY.encode()).decode(), "yaml": f"k: {CANARY}\n", "n": "12", "empty": "",
