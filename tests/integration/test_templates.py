@@ -1,7 +1,7 @@
 """ManagedSecret templates on the real control plane with the operator (local store): Go templates with
 Sprig functions, templateFrom a ConfigMap (Values, KeysAndValues, labels; re-synced when it changes) and a
-Secret (annotations),
-PKCS#12 to PEM from a real PKCS#12 file, and forbidden templates refused with the previous Secret intact."""
+Secret (annotations), PKCS#12 to PEM from a real PKCS#12 file, and forbidden templates refused with the
+previous Secret intact."""
 
 from __future__ import annotations
 
