@@ -1,17 +1,21 @@
 """ManagedSecret templates on the real control plane with the operator (local store): Go templates with
 Sprig functions, templateFrom a ConfigMap (Values, KeysAndValues, labels; re-synced when it changes) and a
 Secret (annotations), PKCS#12 to PEM from a real PKCS#12 file, and forbidden templates refused with the
-previous Secret intact."""
+previous Secret intact; an ESO ExternalSecret with templates converted by `configmanager migrate eso` and synced."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -153,3 +157,34 @@ def test_template_from_needs_exactly_one_source_at_admission(kube: KubeApi, name
     with pytest.raises(ApiError) as err:
         kube.create("managedsecrets", namespace, body)
     assert "templateFrom[0]" in str(err.value) and "exactly one of configMap, secret or literal" in str(err.value)
+
+
+def test_an_eso_external_secret_with_templates_migrates_and_syncs(kube: KubeApi, namespace: str, cluster: Any,
+                                                                  running_operator: OperatorProcess, tmp_path: Path) -> None:
+    make_local_store(kube, namespace, values={"app/db": {"user": "svc", "password": "mig-pw-1"}})
+    kube.create("configmaps", namespace, {"metadata": {"name": "eso-tpl"}, "data": {"dsn": "{{ .user }}@db"}})
+    external_secret = {  # as ESO documents it (engine v2, Sprig, templateFrom, templated metadata)
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "mig", "namespace": namespace},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "local", "kind": "SecretStore"},
+                 "target": {"name": "mig", "creationPolicy": "Owner", "template": {
+                     "engineVersion": "v2", "mergePolicy": "Replace",
+                     "metadata": {"annotations": {"checksum": "{{ .password | sha256sum }}"}},
+                     "templateFrom": [{"configMap": {"name": "eso-tpl", "items": [{"key": "dsn", "templateAs": "Values"}]}},
+                                      {"literal": "USER: '{{ .user | upper }}'"}],
+                     "data": {"auth": '{{ printf "%s:%s" .user .password | b64enc }}'}}},
+                 "dataFrom": [{"extract": {"key": "app/db"}}]}}
+    source = tmp_path / "eso.yaml"
+    source.write_text(yaml.safe_dump(external_secret))
+    configmanager = Path(sys.executable).parent / "configmanager"
+    result = subprocess.run([str(configmanager), "migrate", "eso", "-f", str(source)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "not available" not in result.stderr and "1 of 1 documents written" in result.stderr
+    converted = tmp_path / "converted.yaml"
+    converted.write_text(result.stdout)
+    cluster.kubectl("apply", "-f", str(converted))
+    wait_ready(kube, namespace, "mig", reason="SecretSynced")
+    assert secret_data(kube, namespace, "mig") == {"dsn": "svc@db", "USER": "SVC",
+                                                   "auth": base64.b64encode(b"svc:mig-pw-1").decode()}
+    annotations = (kube.get("secrets", namespace, "mig") or {})["metadata"]["annotations"]
+    assert annotations["checksum"] == hashlib.sha256(b"mig-pw-1").hexdigest()
