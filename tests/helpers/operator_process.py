@@ -157,7 +157,8 @@ class OperatorProcess:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
-CRD_NAMES = ("secretstores", "clustersecretstores", "managedsecrets", "configbundles", "pushsecrets", "clustermanagedsecrets")
+CRD_NAMES = ("secretstores", "clustersecretstores", "managedsecrets", "configbundles", "pushsecrets", "clustermanagedsecrets",
+             "passwords", "sshkeys", "uuids")
 
 
 def install_crds(cluster: Any) -> None:
