@@ -44,11 +44,11 @@ def test_a_renewal_counts_from_itself_with_the_ttl_vault_granted() -> None:
     assert ls.next_step(after, 2 / 3, at(80)) == ls.RENEW
 
 
-def test_a_capped_renewal_means_reissue_next_time() -> None:
+def test_a_capped_renewal_means_reissue_at_once() -> None:
     rec = ls.Recorded.from_status(issued(60))
     status = {**issued(60), **ls.renewed_fields(rec, 12, True, 3, at(40))}
     assert status["maxTtlReached"] is True and status["leaseDuration"] == 12 and status["renewals"] == 4
-    assert ls.next_step(ls.Recorded.from_status(status), 0.5, at(46)) == ls.REISSUE
+    assert ls.next_step(ls.Recorded.from_status(status), 0.5, at(41)) == ls.REISSUE
 
 
 def test_not_renewable_or_expired_reissues() -> None:

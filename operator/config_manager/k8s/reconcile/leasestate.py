@@ -8,7 +8,7 @@ the delay of the next pass. No I/O here: the reconciler does the calls, these fu
 
 Renewal is due at ``renewAt`` × the duration Vault last granted, counted from the last issue or renewal.
 A renewal that grants less than asked means the lease nears its max TTL: the next due step is a
-re-issue, not another renewal (as it is for a lease Vault says is not renewable, or one that expired
+re-issue at once, not another renewal (as it is for a lease Vault says is not renewable, or one that expired
 while the operator was away).
 """
 
@@ -70,12 +70,12 @@ def next_step(rec: Recorded, renew_at: float, now: datetime) -> str:
         return RECOVER
     if rec.lease_id is None:
         return ISSUE
-    if rec.expires_at is not None and rec.expires_at <= now:
-        return REISSUE  # expired while nobody renewed it
+    if rec.max_ttl_reached or (rec.expires_at is not None and rec.expires_at <= now):
+        return REISSUE  # capped by its max TTL (a re-issue that failed is retried), or expired meanwhile
     due = renew_due(rec, renew_at)
     if due is None or due > now:
         return NONE
-    return REISSUE if rec.max_ttl_reached or not rec.renewable else RENEW
+    return RENEW if rec.renewable else REISSUE
 
 
 def previous_due(rec: Recorded, now: datetime) -> list[str]:

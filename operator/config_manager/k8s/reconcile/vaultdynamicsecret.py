@@ -130,8 +130,10 @@ class _Pass:
             self.events.append(("Normal", "TargetChanged", f"Secret {spec.target_name!r} was deleted or edited; issuing new credentials"))
         if action == ls.RENEW:
             try:
-                self.renew(leases, rec)
-                return
+                if self.renew(leases, rec):
+                    return
+                action = ls.REISSUE  # the max TTL is near: new credentials now, the old ones live out the overlap
+                rec = ls.Recorded.from_status(self.status)
             except LeaseRefusedError as exc:
                 self.events.append(("Normal", "RenewalRefused", f"{exc}; issuing new credentials"))
                 action = ls.REISSUE
@@ -205,7 +207,8 @@ class _Pass:
         self._record({"pendingLease": None})
         return False
 
-    def renew(self, leases: LeaseOperations, rec: ls.Recorded) -> None:
+    def renew(self, leases: LeaseOperations, rec: ls.Recorded) -> bool:
+        """Renew the lease; False when Vault granted less than asked (its max TTL is near)."""
         assert rec.lease_id is not None
         with metrics.provider_call("vault", "renew"):
             granted = leases.renew(rec.lease_id, increment=rec.issued_duration or None)
@@ -213,8 +216,10 @@ class _Pass:
                                              int(self.status.get("renewals") or 0), self.now))
         log.debug("%s %s/%s: renewed lease %s for %ds", KIND, self.namespace, self.name, rec.lease_id, granted.duration)
         if granted.duration < rec.issued_duration:
-            self.events.append(("Normal", "MaxTTLNear", f"Vault granted {granted.duration}s of {rec.issued_duration}s asked: "
-                                "new credentials will be issued before the lease ends"))
+            self.events.append(("Normal", "MaxTTLNear", f"Vault granted {granted.duration}s of {rec.issued_duration}s asked "
+                                "(max TTL near): issuing new credentials"))
+            return False
+        return True
 
     def revoke_previous(self, leases: LeaseOperations) -> None:
         rec = ls.Recorded.from_status(self.status)
