@@ -193,3 +193,16 @@ def test_delete_revokes_every_lease_then_drops_the_finalizer(kit: tuple[Kit, Fak
     assert sorted(fake.revoked) == ["database/creds/app/lease1", "database/creds/app/lease2"]
     after = k.api.stored("vaultdynamicsecrets", NS, "db")
     assert after is None or "configmanager.io/revoke-leases" not in (after["metadata"].get("finalizers") or [])
+
+
+def test_delete_after_the_store_is_gone_lets_the_object_go_and_says_so(kit: tuple[Kit, FakeLeases]) -> None:
+    k, fake = kit
+    add(k, "db")
+    run(k)
+    del k.cache.stores[(NS, "vault")]  # e.g. the namespace is being deleted: nothing can revoke any more
+    edit(k)["metadata"]["deletionTimestamp"] = iso(leasestate.utcnow())
+    run(k)
+    after = k.api.stored("vaultdynamicsecrets", NS, "db")
+    assert after is None or "configmanager.io/revoke-leases" not in (after["metadata"].get("finalizers") or [])
+    events = [e for e in k.api.listed("events", NS) if e.get("reason") == "RevokeImpossible"]
+    assert events and "lease1" in events[0]["message"] and fake.revoked == []

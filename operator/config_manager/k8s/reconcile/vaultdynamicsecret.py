@@ -256,11 +256,16 @@ class _Pass:
                 for lease_id in ids:
                     leases.revoke(lease_id)
                     log.info("%s %s/%s: revoked lease %s (object deleted)", KIND, self.namespace, self.name, lease_id)
-            except (TemporaryError, SecretsError, InvalidSpecError) as exc:
-                message = f"leases not revoked yet, deletion waits: {exc}"
+            except TemporaryError as exc:
+                if exc.reason != "StoreNotReady":
+                    return self._revoke_failed(exc)
+                # the store or its credentials are gone (a namespace being deleted): nothing can revoke
+                # these leases any more; they end at their TTL. Say so, and let the object go.
+                message = f"leases {', '.join(ids)} cannot be revoked ({exc}); they end at their TTL"
                 log.warning("%s %s/%s: %s", KIND, self.namespace, self.name, message)
-                self.ctx.events.record(self.body, "Warning", "RevokeFailed", message)
-                return RETRY_SECONDS
+                self.ctx.events.record(self.body, "Warning", "RevokeImpossible", message)
+            except (SecretsError, InvalidSpecError) as exc:
+                return self._revoke_failed(exc)
         meta = self.body["metadata"]
         remaining = [f for f in finalizers if f != FINALIZER_LEASES]
         try:
@@ -273,6 +278,12 @@ class _Pass:
                 return 0.5  # the cache was behind; the watch brings the newer body
             raise
         return None
+
+    def _revoke_failed(self, exc: Exception) -> float:
+        message = f"leases not revoked yet, deletion waits: {exc}"
+        log.warning("%s %s/%s: %s", KIND, self.namespace, self.name, message)
+        self.ctx.events.record(self.body, "Warning", "RevokeFailed", message)
+        return RETRY_SECONDS
 
     def ensure_finalizer(self) -> None:
         meta = self.body["metadata"]
