@@ -83,7 +83,12 @@ class VaultLeases:
         return _lease_of(response or {}, f"renewing lease '{lease_id}'")
 
     def revoke(self, lease_id: str) -> None:
-        self._call("revoking lease", lease_id, lambda: self._client.sys.revoke_lease(lease_id=lease_id))
+        def revoke() -> Any:
+            try:
+                return self._client.sys.revoke_lease(lease_id=lease_id)
+            except hvac_exc.InvalidRequest:  # 400: no such lease (expired or revoked already): it is gone
+                return None
+        self._call("revoking lease", lease_id, revoke)
 
     def lookup(self, lease_id: str) -> LeaseInfo | None:
         def read() -> Any:
