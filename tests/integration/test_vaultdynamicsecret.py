@@ -82,6 +82,22 @@ def no_value_anywhere(kube: KubeApi, ns: str, name: str, op: OperatorProcess, pa
         assert password not in body and password not in events and password not in log
 
 
+def deployment(name: str, *, secret: str) -> dict[str, Any]:
+    container = {"name": "app", "image": "registry.invalid/app:1",
+                 "env": [{"name": "DB_USER", "valueFrom": {"secretKeyRef": {"name": secret, "key": "username"}}},
+                         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}]}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}}}}
+
+
+def checksum(kube: KubeApi, ns: str, workload: str, secret: str) -> str | None:
+    """The restart annotation our debounced restarts write on the pod template (None: never restarted)."""
+    body = kube.get("deployments", ns, workload) or {}
+    annotations = (((body.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations") or {}
+    return annotations.get(f"checksum.configmanager.io/{secret}")
+
+
 def parse(text: str) -> datetime:
     return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
 
@@ -135,26 +151,30 @@ def test_issue_login_renew_reissue_near_max_ttl_overlap_then_revoke_on_delete(
     no_value_anywhere(kube, ns, "db", op, [pw1, pw2, pw3])
 
 
-def test_refused_renewal_reissues_and_a_deleted_secret_is_reissued(
+def test_refused_renewal_and_a_deleted_secret_reissue_and_restart_the_workload(
         kube: KubeApi, namespace: str, op: OperatorProcess, vault_database: VaultDatabase, role: str) -> None:  # noqa: F811
     ns, pg, vault = namespace, vault_database.pg, vault_database.vault
     vault_database.create_role(role, ttl="6s", max_ttl="1h")
     setup_store(kube, ns, vault, role)
-    kube.create(PLURAL, ns, dynamic_secret("app", role, keepPrevious="0s", restartWorkloads={"mode": "None"}))
+    kube.create("deployments", ns, deployment("web", secret="app"))
+    kube.create(PLURAL, ns, dynamic_secret("app", role, keepPrevious="0s"))
     first = wait_ready(kube, ns, "app", plural=PLURAL, timeout=60)["status"]
     user1, pw1 = creds(kube, ns, "app")
+    assert checksum(kube, ns, "web", "app") is None, "the first issue restarts nothing"
     vault.admin.sys.revoke_lease(lease_id=first["leaseId"])  # behind the operator's back: renewal will be refused
     again = wait_for(lambda: (s := status_of(kube, ns, "app")).get("reissues") == 1 and s, timeout=30, what="re-issue after refusal")
     assert again["leaseId"] != first["leaseId"]
     user2, pw2 = creds(kube, ns, "app")
     assert pg.can_log_in(user2, pw2) and not pg.can_log_in(user1, pw1)
     assert any(e.get("reason") == "RenewalRefused" for e in events_for(kube, ns, "app"))
+    restarted = wait_for(lambda: checksum(kube, ns, "web", "app"), timeout=15, what="the Deployment restarted for new credentials")
     wait_for(lambda: vault_database.leases(role) == [again["leaseId"]], timeout=15, what="only the new lease left")
 
     kube.delete("secrets", ns, "app")  # its values cannot be restored from anywhere: new credentials
     third = wait_for(lambda: (s := status_of(kube, ns, "app")).get("reissues") == 2 and s, timeout=30, what="re-issue after delete")
     user3, pw3 = creds(kube, ns, "app")
     assert pg.can_log_in(user3, pw3)
+    wait_for(lambda: checksum(kube, ns, "web", "app") not in (None, restarted), timeout=15, what="restarted again")
     wait_for(lambda: vault_database.leases(role) == [third["leaseId"]], timeout=15, what="old lease revoked (keepPrevious 0s)")
     kube.delete(PLURAL, ns, "app")
     wait_for(lambda: vault_database.leases(role) == [], timeout=30, what="no lease after delete")
