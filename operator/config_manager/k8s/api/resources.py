@@ -25,6 +25,8 @@ KIND_BY_PLURAL: Final = {
     CLUSTER_SECRET_STORE: "ClusterSecretStore",
     VAULT_DYNAMIC_SECRET: "VaultDynamicSecret",
 }
+#: The generator kinds (values made by the operator, referenced from dataFrom[].sourceRef.generatorRef).
+GENERATOR_PLURALS: Final = {"Password": "passwords", "SSHKey": "sshkeys", "UUID": "uuids"}
 PLURAL_BY_KIND: Final = {kind: plural for plural, kind in KIND_BY_PLURAL.items()}
 STORE_KINDS: Final = ("SecretStore", "ClusterSecretStore")
 SYNCED_KINDS: Final = ("ManagedSecret", "ConfigBundle")
@@ -48,6 +50,7 @@ RESOURCES: Final[dict[str, tuple[str, str, str]]] = {
     SERVICE_ACCOUNTS: ("", "v1", SERVICE_ACCOUNTS),
     PODS: ("", "v1", PODS),
     **{plural: (GROUP, VERSION, plural) for plural in KIND_BY_PLURAL},
+    **{plural: (GROUP, VERSION, plural) for plural in GENERATOR_PLURALS.values()},
     LEASES: ("coordination.k8s.io", "v1", LEASES),
     **{plural: ("apps", "v1", plural) for plural in WORKLOAD_PLURALS.values()},
 }
