@@ -20,21 +20,21 @@ pytestmark = pytest.mark.vault
 def test_issue_login_renew_lookup_revoke(vault_database: VaultDatabase) -> None:  # noqa: F811
     vault, pg = vault_database.vault, vault_database.pg
     role = "lib" + uuid.uuid4().hex[:6]
-    path = vault_database.create_role(role, ttl="8s", max_ttl="8s")
+    path = vault_database.create_role(role, ttl="6s", max_ttl="8s")
     provider = registry.create("vault", vault_url=vault.url, vault_token=vault.root_token, ca_bundle=str(vault.ca_file))
     leases = lease_operations(provider)
     issued = leases.issue(path)
     user, password = str(issued.data["username"]), str(issued.data["password"])
     assert password not in repr(issued) and issued.lease.lease_id.startswith(f"{path}/")
-    assert issued.lease.duration == 8 and issued.lease.renewable
+    assert issued.lease.duration == 6 and issued.lease.renewable
     assert pg.can_log_in(user, password)
     assert vault_database.leases(role) == [issued.lease.lease_id]
 
     info = leases.lookup(issued.lease.lease_id)
-    assert info is not None and 0 < info.ttl <= 8 and info.renewable
-    renewed = leases.renew(issued.lease.lease_id, increment=8)
+    assert info is not None and 0 < info.ttl <= 6 and info.renewable
+    renewed = leases.renew(issued.lease.lease_id, increment=60)
     assert renewed.lease_id == issued.lease.lease_id
-    assert renewed.duration < 8, "capped by the 8 s max TTL: Vault grants less than asked, and we say so"
+    assert 0 < renewed.duration <= 8, "capped by the 8 s max TTL: Vault grants less than the 60 s asked, and we say so"
     again = leases.lookup(issued.lease.lease_id)
     assert again is not None and again.ttl <= renewed.duration
 
