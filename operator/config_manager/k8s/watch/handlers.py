@@ -32,6 +32,7 @@ from ..api.resources import (
     SECRETS,
     STORE_KINDS,
     SYNCED_KINDS,
+    VAULT_DYNAMIC_SECRET,
     VERSION,
     WORKLOAD_PLURALS,
 )
@@ -124,6 +125,14 @@ def _own_object_event(w: Watched, kind: str, table_name: str, event: Mapping[str
         return
     if triggers.spec_changed(old, new):
         w.enqueue(key, 0.0)
+
+
+def _dynamic_secret_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    """A VaultDynamicSecret: as our other objects, plus a pass when its deletion starts (its finalizer
+    revokes the leases)."""
+    _own_object_event(w, "VaultDynamicSecret", "dynamic_secrets", event, body)
+    if event.get("type") != "DELETED" and (body.get("metadata") or {}).get("deletionTimestamp"):
+        w.enqueue(key_of("VaultDynamicSecret", body), 0.0, "delete")
 
 
 def _rotation_event(w: Watched, kind: str, plural: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
@@ -327,6 +336,9 @@ def register(registry: kopf.OperatorRegistry, w: Watched, *, track_workloads: bo
         on_index(GROUP, VERSION, plural, _index_into(w, table, _namespaced), f"{plural}-index")
         on_event(GROUP, VERSION, plural,
                  lambda event, body, _k=kind, _t=table, **_: _own_object_event(w, _k, _t, event, body), f"{plural}-event")
+    on_index(GROUP, VERSION, VAULT_DYNAMIC_SECRET, _index_into(w, "dynamic_secrets", _namespaced), f"{VAULT_DYNAMIC_SECRET}-index")
+    on_event(GROUP, VERSION, VAULT_DYNAMIC_SECRET, lambda event, body, **_: _dynamic_secret_event(w, event, body),
+             f"{VAULT_DYNAMIC_SECRET}-event")
     for plural, kind, table, table_key in ((SECRET_STORE, "SecretStore", "stores", _namespaced),
                                            (CLUSTER_SECRET_STORE, "ClusterSecretStore", "cluster_stores", _cluster_scoped)):
         on_index(GROUP, VERSION, plural, _index_into(w, table, table_key), f"{plural}-index")
