@@ -159,3 +159,15 @@ def test_rotation_takes_its_values_from_a_password_generator(kube: KubeApi, name
     kube.patch("managedsecrets", namespace, "rot", {"metadata": {"annotations": {"configmanager.io/rotate": "now"}}})
     second = wait_for(lambda: (d := rotated(2)) and d["api-key"] != first["api-key"] and d, timeout=30, what="rotation")
     assert len(second["api-key"]) == 40 and sum(c.isdigit() for c in second["api-key"]) == 10
+
+
+def test_a_missing_generator_is_reported_and_its_creation_syncs(kube: KubeApi, namespace: str,
+                                                               running_operator: OperatorProcess) -> None:
+    make_local_store(kube, namespace)
+    kube.create("managedsecrets", namespace, managed_secret("later", dataFrom=[
+        {"sourceRef": {"generatorRef": {"kind": "UUID", "name": "later"}}}]))
+    ms = wait_ready(kube, namespace, "later", status="False", reason="GeneratorNotFound")
+    assert "spec.dataFrom[0].sourceRef.generatorRef" in condition(ms)["message"]
+    generator(kube, namespace, "UUID", "later", {})
+    wait_ready(kube, namespace, "later", reason="SecretSynced")
+    assert len((secret_data(kube, namespace, "later") or {})["uuid"]) == 36
