@@ -63,6 +63,16 @@ def test_invalid_regexp_and_colliding_rewrite_are_refused_and_the_secret_kept(ku
     wait_for(lambda: any("spec.dataFrom[0].rewrite[0]" in e.get("message", "") for e in events_for(kube, namespace, "c")),
              what="an Event naming the rewrite")
     assert secret_data(kube, namespace, "c") == {"x": "1"}, "nothing already synced is lost"
+    with pytest.raises(ApiError) as refused:  # an update with an invalid pattern is refused at admission too
+        kube.patch("managedsecrets", namespace, "c", {"spec": {"dataFrom": [
+            {"find": {"path": "a"}, "rewrite": [{"regexp": {"source": "a[", "target": ""}}]}]}})
+    assert "spec.dataFrom[0].rewrite[0].regexp.source" in str(refused.value)
+    # valid for RE2 (the apiserver), not for Python's re: refused by the operator, in status, naming the field
+    kube.patch("managedsecrets", namespace, "c", {"spec": {"dataFrom": [
+        {"find": {"path": "a"}, "rewrite": [{"regexp": {"source": "\\pL+", "target": "k"}}]}]}})
+    ms = wait_ready(kube, namespace, "c", status="False", reason="InvalidSpec", generation=3)
+    assert "spec.dataFrom[0].rewrite[0].regexp.source" in condition(ms)["message"]
+    assert secret_data(kube, namespace, "c") == {"x": "1"}
 
 
 def vault_stores(kube: KubeApi, ns: str, server: VaultServer) -> None:
