@@ -19,6 +19,7 @@ from typing import Any
 
 import kopf
 
+from ..api.conditions import get_condition
 from ..api.resources import (
     CLUSTER_SECRET_STORE,
     CONFIG_BUNDLE,
@@ -219,7 +220,11 @@ def _generator_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapp
                  for (ns, name), obj in table.items()
                  if ns == key[1] and triggers.names_generator(obj.get("spec") or {}, kind, key[2])]
     if event.get("type") is None:
-        return  # the initial listing: not a change
+        # the initial listing is not a change: only users that were waiting for this generator
+        tables = {"ManagedSecret": cache.managed_secrets, "ConfigBundle": cache.bundles}
+        users = [u for u in users
+                 if (get_condition((tables[u[0]].get(u[1:]) or {}).get("status") or {}, "Ready") or {}).get("reason")
+                 == "GeneratorNotFound"]
     for user in users:
         w.enqueue(user, 0.5)
 
