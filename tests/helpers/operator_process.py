@@ -158,7 +158,7 @@ class OperatorProcess:
 
 
 CRD_NAMES = ("secretstores", "clustersecretstores", "managedsecrets", "configbundles", "pushsecrets", "clustermanagedsecrets",
-             "passwords", "sshkeys", "uuids")
+             "passwords", "sshkeys", "uuids", "vaultdynamicsecrets")
 
 
 def install_crds(cluster: Any) -> None:

@@ -144,8 +144,9 @@ def test_a_forbidden_template_is_refused_and_the_secret_kept(kube: KubeApi, name
     ms = wait_ready(kube, namespace, "f", status="False", reason="InvalidSpec", generation=2)
     message = condition(ms)["message"]
     assert message.startswith("spec.target.template.data[out]: ") and "keep-me-1" not in message
-    warnings = [e for e in events_for(kube, namespace, "f") if e["reason"] == "InvalidSpec"]
-    assert warnings and all("keep-me-1" not in e["message"] for e in warnings)
+    warnings = wait_for(lambda: [e for e in events_for(kube, namespace, "f") if e["reason"] == "InvalidSpec"],
+                        what="the InvalidSpec Event (posted after the status write)")
+    assert all("keep-me-1" not in e["message"] for e in warnings)
     after = kube.get("secrets", namespace, "f") or {}
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], "the Secret is untouched"
     assert secret_data(kube, namespace, "f") == {"out": "v=keep-me-1"}

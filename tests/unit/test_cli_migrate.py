@@ -269,6 +269,22 @@ def test_creation_policy_none_and_deletion_policy_merge_convert() -> None:
     assert report.problems == [] and out["spec"]["target"] == {"creationPolicy": "Merge", "deletionPolicy": "Merge"}
 
 
+def test_templates_that_now_work_convert_without_problems() -> None:
+    template = {"engineVersion": "v2", "mergePolicy": "Merge",
+                "metadata": {"annotations": {"checksum": "{{ .password | sha256sum }}"}},
+                "data": {"config.json": '{{ dict "user" .user "pw" (.password | b64enc) | toJson }}',
+                         "tls.key": "{{ .bundle | b64dec | pkcs12key }}",
+                         "list": '{{- range $k, $v := . }}{{ $k | upper }}={{ $v | quote }}\n{{ end -}}'},
+                "templateFrom": [{"configMap": {"name": "tpl", "items": [{"key": "app.yaml", "templateAs": "KeysAndValues"}]}},
+                                 {"target": "Labels", "literal": 'team: {{ .team | lower | default "none" }}'}]}
+    doc = {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"},
+           "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": template}, "dataFrom": [{"extract": {"key": "k"}}]}}
+    out, report = convert(doc)
+    assert report.problems == [], report.problems
+    assert out is not None and out["spec"]["target"]["template"]["templateFrom"] == template["templateFrom"]
+    assert out["spec"]["target"]["template"]["data"] == template["data"]
+
+
 def test_find_rewrite_and_generator_refs_convert() -> None:
     doc = {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"},
            "spec": {"secretStoreRef": {"name": "s"}, "dataFrom": [
@@ -300,17 +316,3 @@ def test_generator_manifests_convert(kind: str, spec: dict[str, Any]) -> None:
     assert out == {"apiVersion": "configmanager.io/v1alpha1", "kind": kind, "metadata": {"name": "g", "namespace": "app"}, "spec": spec}
     _, bad = convert({**doc, "spec": {**spec, "encoding": "hex"}})
     assert any(": spec.encoding: " in p for p in bad.problems)
-def test_templates_that_now_work_convert_without_problems() -> None:
-    template = {"engineVersion": "v2", "mergePolicy": "Merge",
-                "metadata": {"annotations": {"checksum": "{{ .password | sha256sum }}"}},
-                "data": {"config.json": '{{ dict "user" .user "pw" (.password | b64enc) | toJson }}',
-                         "tls.key": "{{ .bundle | b64dec | pkcs12key }}",
-                         "list": '{{- range $k, $v := . }}{{ $k | upper }}={{ $v | quote }}\n{{ end -}}'},
-                "templateFrom": [{"configMap": {"name": "tpl", "items": [{"key": "app.yaml", "templateAs": "KeysAndValues"}]}},
-                                 {"target": "Labels", "literal": 'team: {{ .team | lower | default "none" }}'}]}
-    doc = {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"},
-           "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": template}, "dataFrom": [{"extract": {"key": "k"}}]}}
-    out, report = convert(doc)
-    assert report.problems == [], report.problems
-    assert out is not None and out["spec"]["target"]["template"]["templateFrom"] == template["templateFrom"]
-    assert out["spec"]["target"]["template"]["data"] == template["data"]

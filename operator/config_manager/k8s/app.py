@@ -22,7 +22,7 @@ from .api.events import EventRecorder
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
 from .config import OperatorConfig
 from .context import Context
-from .reconcile import clustermanagedsecret, configbundle, managedsecret, pushsecret, secretstore
+from .reconcile import clustermanagedsecret, configbundle, managedsecret, pushsecret, secretstore, vaultdynamicsecret
 from .stores.backoff import Backoff
 from .stores.readcache import ProviderCache
 from .watch import kinds
@@ -76,6 +76,8 @@ class Operator:
             return pushsecret.reconcile(ctx, namespace, name, reason=reason)
         if kind == "ClusterManagedSecret":
             return clustermanagedsecret.reconcile(ctx, name)
+        if kind == "VaultDynamicSecret":
+            return vaultdynamicsecret.reconcile(ctx, namespace, name, reason=reason)
         return None
 
     def _context(self) -> Context:
@@ -101,6 +103,7 @@ class Operator:
             "ClusterSecretStore": lambda: len(cache.cluster_stores),
             "PushSecret": lambda: len(cache.push_secrets),
             "ClusterManagedSecret": lambda: len(cache.cluster_managed_secrets),
+            "VaultDynamicSecret": lambda: len(cache.dynamic_secrets),
         })
         metrics.QUEUE_DEPTH.set_function(lambda: len(queue))
 

@@ -20,7 +20,7 @@ from config_manager.providers import registry
 NS = "team"
 KEY = bytes(range(32))
 PLURALS = {"ManagedSecret": "managedsecrets", "ConfigBundle": "configbundles", "SecretStore": "secretstores",
-           "PushSecret": "pushsecrets"}
+           "PushSecret": "pushsecrets", "VaultDynamicSecret": "vaultdynamicsecrets"}
 
 
 class Kit:

@@ -18,6 +18,7 @@ SECRET_STORE: Final = "secretstores"
 CLUSTER_SECRET_STORE: Final = "clustersecretstores"
 PUSH_SECRET: Final = "pushsecrets"
 CLUSTER_MANAGED_SECRET: Final = "clustermanagedsecrets"
+VAULT_DYNAMIC_SECRET: Final = "vaultdynamicsecrets"
 
 KIND_BY_PLURAL: Final = {
     MANAGED_SECRET: "ManagedSecret",
@@ -26,6 +27,7 @@ KIND_BY_PLURAL: Final = {
     CLUSTER_SECRET_STORE: "ClusterSecretStore",
     PUSH_SECRET: "PushSecret",
     CLUSTER_MANAGED_SECRET: "ClusterManagedSecret",
+    VAULT_DYNAMIC_SECRET: "VaultDynamicSecret",
 }
 #: The generator kinds (values made by the operator, referenced from dataFrom[].sourceRef.generatorRef).
 GENERATOR_PLURALS: Final = {"Password": "passwords", "SSHKey": "sshkeys", "UUID": "uuids"}
@@ -81,6 +83,10 @@ ANN_ROTATE: Final = f"{GROUP}/rotate"
 ANN_OWNER: Final = f"{GROUP}/owner"  # "<Kind>/<name>" of the object that writes this one
 ANN_DATA_HASH: Final = f"{GROUP}/data-hash"  # hash of what we wrote, to detect drift and skip writes
 ANN_MANAGED_KEYS: Final = f"{GROUP}/managed-keys"  # keys we wrote into a Merge target (names only)
+ANN_LEASE_ID: Final = f"{GROUP}/lease-id"  # the Vault lease of the credentials in a VaultDynamicSecret's Secret
+
+# Finalizers.
+FINALIZER_LEASES: Final = f"{GROUP}/revoke-leases"  # a VaultDynamicSecret's leases are revoked before it goes
 
 # Secret types that mint credentials: never written by the operator.
 FORBIDDEN_SECRET_TYPES: Final = frozenset({

@@ -306,6 +306,39 @@ def _parse_template(raw: Any) -> Template:
     )
 
 
+def _parse_template_from(raw: Any, path: str) -> TemplateFrom:
+    if not isinstance(raw, Mapping):
+        raise InvalidSpecError(path, "must be an object")
+    target = str(raw.get("target") or "Data")
+    if target not in ("Data", "Annotations", "Labels"):
+        raise InvalidSpecError(f"{path}.target", f"must be Data, Annotations or Labels, not {target!r}")
+    sources = [k for k in ("configMap", "secret", "literal") if raw.get(k) is not None]
+    if len(sources) != 1:
+        raise InvalidSpecError(path, "set exactly one of configMap, secret or literal")
+    if sources[0] == "literal":
+        return TemplateFrom(target=target, literal=str(raw["literal"]))
+    ref = raw[sources[0]]
+    where = f"{path}.{sources[0]}"
+    if not isinstance(ref, Mapping):
+        raise InvalidSpecError(where, "must be an object")
+    name = _str(ref, "name", where, required=True) or ""
+    if not _DNS_NAME.match(name):
+        raise InvalidSpecError(f"{where}.name", f"{name!r} is not a valid name")
+    items: list[TemplateItem] = []
+    for j, item in enumerate(ref.get("items") or []):
+        if not isinstance(item, Mapping):
+            raise InvalidSpecError(f"{where}.items[{j}]", "must be an object")
+        key = _str(item, "key", f"{where}.items[{j}]", required=True) or ""
+        template_as = str(item.get("templateAs") or "Values")
+        if template_as not in ("Values", "KeysAndValues"):
+            raise InvalidSpecError(f"{where}.items[{j}].templateAs", f"must be Values or KeysAndValues, not {template_as!r}")
+        items.append(TemplateItem(key=key, template_as=template_as))
+    if not items:
+        raise InvalidSpecError(f"{where}.items", "name at least one key")
+    return TemplateFrom(target=target, kind="ConfigMap" if sources[0] == "configMap" else "Secret", name=name,
+                        items=tuple(items))
+
+
 def compile_regexp(pattern: str, path: str) -> re.Pattern[str]:
     """``pattern`` compiled, or InvalidSpecError naming ``path`` (the CRD's CEL catches RE2 errors first;
     Python's ``re`` refuses a few more, such as possessive quantifiers in old versions)."""
@@ -396,36 +429,3 @@ def parse_data_from(raw: Any, path: str) -> DataFrom:
                         conversion=conversion, decoding=decoding)
     return DataFrom(find=_parse_find(raw["find"], f"{path}.find"), rewrite=rewrite,
                     conversion=conversion, decoding=decoding)
-
-
-def _parse_template_from(raw: Any, path: str) -> TemplateFrom:
-    if not isinstance(raw, Mapping):
-        raise InvalidSpecError(path, "must be an object")
-    target = str(raw.get("target") or "Data")
-    if target not in ("Data", "Annotations", "Labels"):
-        raise InvalidSpecError(f"{path}.target", f"must be Data, Annotations or Labels, not {target!r}")
-    sources = [k for k in ("configMap", "secret", "literal") if raw.get(k) is not None]
-    if len(sources) != 1:
-        raise InvalidSpecError(path, "set exactly one of configMap, secret or literal")
-    if sources[0] == "literal":
-        return TemplateFrom(target=target, literal=str(raw["literal"]))
-    ref = raw[sources[0]]
-    where = f"{path}.{sources[0]}"
-    if not isinstance(ref, Mapping):
-        raise InvalidSpecError(where, "must be an object")
-    name = _str(ref, "name", where, required=True) or ""
-    if not _DNS_NAME.match(name):
-        raise InvalidSpecError(f"{where}.name", f"{name!r} is not a valid name")
-    items: list[TemplateItem] = []
-    for j, item in enumerate(ref.get("items") or []):
-        if not isinstance(item, Mapping):
-            raise InvalidSpecError(f"{where}.items[{j}]", "must be an object")
-        key = _str(item, "key", f"{where}.items[{j}]", required=True) or ""
-        template_as = str(item.get("templateAs") or "Values")
-        if template_as not in ("Values", "KeysAndValues"):
-            raise InvalidSpecError(f"{where}.items[{j}].templateAs", f"must be Values or KeysAndValues, not {template_as!r}")
-        items.append(TemplateItem(key=key, template_as=template_as))
-    if not items:
-        raise InvalidSpecError(f"{where}.items", "name at least one key")
-    return TemplateFrom(target=target, kind="ConfigMap" if sources[0] == "configMap" else "Secret", name=name,
-                        items=tuple(items))
