@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..providers import SecretProvider
+from . import expiry
 from .api.client import KubeApi
 from .api.events import EventRecorder
 from .config import OperatorConfig
@@ -98,6 +99,7 @@ class Context:
     def forget(self, kind: str, namespace: str, name: str) -> None:
         with self.lock:
             self.stats.pop((kind, namespace, name), None)
+        expiry.forget(namespace, kind, name)
 
     def provider(self, store: ResolvedStore) -> SecretProvider:
         """The cached provider of ``store`` (rebuilt when the store or its credentials changed)."""
