@@ -79,3 +79,44 @@ def test_expired_and_from_status() -> None:
     assert back == expiry.Expiry(NOW - timedelta(hours=1), "db", "store")
     assert expiry.from_status({}) is None
     assert expiry.earliest([None, back, expiry.Expiry(NOW)]) == back
+
+
+def test_reconcile_records_a_certificate_expiry_once_and_idles_without_writes() -> None:
+    from config_manager.k8s.reconcile import managedsecret
+
+    from .kit import NS, Kit
+
+    not_after = (datetime.now(timezone.utc) + timedelta(hours=5)).replace(microsecond=0)
+    kit = Kit({"tls": self_signed(not_after).decode(), "plain": "x"}, expiry_warning=DAY)
+    kit.add("ManagedSecret", "web", {"storeRef": {"name": "local"}, "refreshInterval": "1h",
+                                     "data": [{"secretKey": "tls.crt", "remoteRef": {"key": "tls"}},
+                                              {"secretKey": "other", "remoteRef": {"key": "plain"}}]})
+    delay = managedsecret.reconcile(kit.ctx, NS, "web")
+    status = kit.status("ManagedSecret", "web")
+    assert status["expiresAt"] == not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert status["expiry"] == {"key": "tls.crt", "source": "certificate", "warned": True}
+    events = [e for e in kit.api.listed("events") if e["reason"] == "SecretNearExpiry"]
+    assert len(events) == 1 and events[0]["type"] == "Warning" and "BEGIN" not in events[0]["message"]
+    assert gauge(NS, "web") == not_after.timestamp()
+    assert delay is not None and delay > 3000  # the refresh; the warning is already out
+    kit.sync_cache()
+    before = kit.writes()
+    managedsecret.reconcile(kit.ctx, NS, "web")
+    assert kit.writes() == before  # same expiry, already warned: no status write, no Event
+    kit.ctx.forget("ManagedSecret", NS, "web")
+    assert gauge(NS, "web") is None
+
+
+def test_reconcile_comes_back_when_the_warning_falls_due() -> None:
+    from config_manager.k8s.reconcile import managedsecret
+
+    from .kit import NS, Kit
+
+    not_after = datetime.now(timezone.utc) + timedelta(days=2)
+    kit = Kit({"tls": self_signed(not_after).decode()}, expiry_warning=DAY)
+    kit.add("ManagedSecret", "later", {"storeRef": {"name": "local"}, "refreshInterval": "0",
+                                       "data": [{"secretKey": "tls.crt", "remoteRef": {"key": "tls"}}]})
+    delay = managedsecret.reconcile(kit.ctx, NS, "later")
+    assert delay is not None and abs(delay - DAY) < 120  # no refresh timer, but back for the warning in ~1 day
+    assert kit.status("ManagedSecret", "later")["expiry"]["warned"] is False
+    assert not [e for e in kit.api.listed("events") if e["reason"] == "SecretNearExpiry"]
