@@ -115,6 +115,12 @@ def metric_lines(op: OperatorProcess, name: str) -> list[str]:
         return [line for line in resp.read().decode().splitlines() if line.startswith(name)]
 
 
+def settled(op: OperatorProcess, ns: str, *names: str) -> None:
+    """Wait until each object's first pass has logged its end (the Secret and status come before that line)."""
+    for name in names:
+        op.wait_passes("ManagedSecret", ns, name, 0, 1)
+
+
 def wait_value(kube: KubeApi, ns: str, name: str, key: str, value: str, timeout: float = 20.0) -> float:
     """Seconds until the Secret holds ``value`` at ``key`` (polled every 20 ms)."""
     start = time.monotonic()
@@ -138,9 +144,11 @@ def test_generic_event_refreshes_exactly_the_objects_reading_the_key(
     kube.create("managedsecrets", ns, ms("unrelated", "azure", [("api", other, None)]))
     for name in ("reader-a", "reader-b", "unrelated"):
         wait_ready(kube, ns, name)
+    settled(op, ns, "reader-a", "reader-b", "unrelated")
     unrelated_rv = kube.get("secrets", ns, "unrelated")["metadata"]["resourceVersion"]
     unrelated_passes = op.passes("ManagedSecret", ns, "unrelated")
 
+    a_passes = op.passes("ManagedSecret", ns, "reader-a")
     vault.set(changed, "pw-2")
     vault.set(other, "api-2")  # changed too, but no event names it: nobody may pick it up before its 1h refresh
     sent = time.monotonic()
@@ -155,7 +163,7 @@ def test_generic_event_refreshes_exactly_the_objects_reading_the_key(
     assert kube.get("secrets", ns, "unrelated")["metadata"]["resourceVersion"] == unrelated_rv
     assert secret_data(kube, ns, "unrelated") == {"api": "api-1"}
     # repeats within the window cost one refresh: the same change three times in one delivery
-    passes = op.passes("ManagedSecret", ns, "reader-a")
+    passes = op.wait_passes("ManagedSecret", ns, "reader-a", a_passes, 1)  # the first event's pass has ended
     change = {"store": {"kind": "SecretStore", "name": "azure", "namespace": ns}, "key": changed}
     code, answer = hook.event([change, change, change])
     assert (code, answer["accepted"], answer["coalesced"]) == (202, 1, 2), answer
@@ -183,6 +191,7 @@ def test_event_grid_secret_new_version_refreshes_the_azure_object(
     kube.create("managedsecrets", ns, ms("bystander", "azure", [("o", f"{p}-other", None)]))
     wait_ready(kube, ns, "app")
     wait_ready(kube, ns, "bystander")
+    settled(op, ns, "app", "bystander")
     bystander = op.passes("ManagedSecret", ns, "bystander")
     handshake = [{"id": "v1", "topic": "/subscriptions/x", "subject": "", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
                   "eventTime": "2026-12-02T06:00:00Z", "dataVersion": "2", "metadataVersion": "1",
@@ -216,6 +225,7 @@ def test_refused_requests_cause_no_read_and_no_write(
     store_ready(kube, ns, "azure")
     kube.create("managedsecrets", ns, ms("target", "azure", [("k", key, None)]))
     wait_ready(kube, ns, "target")
+    settled(op, ns, "target")
     vault.set(key, "t-2")  # a change a refused request must not deliver
     before_rv = kube.get("secrets", ns, "target")["metadata"]["resourceVersion"]
     before_ms = kube.get("managedsecrets", ns, "target")["metadata"]["resourceVersion"]
@@ -241,6 +251,7 @@ def test_refused_requests_cause_no_read_and_no_write(
     # the positive marker: an accepted event afterwards is served (so the receiver was alive and routing)
     assert hook.event(json.loads(good))[0] == 202
     wait_value(kube, ns, "target", "k", "t-2")
+    op.wait_passes("ManagedSecret", ns, "target", passes, 1)
     assert op.passes("ManagedSecret", ns, "target") == passes + 1  # only the accepted event's pass
     assert provider_gets(op) == gets + 1 and kv.requests().get("Client.GetSecret") == 1
     counted = {line.split('"')[1]: float(line.split()[-1]) for line in metric_lines(op, "configmanager_webhook_requests_total{")}
@@ -265,6 +276,7 @@ def test_expiring_certificate_and_azure_expires_show_in_status_metric_event_and_
     kube.create("managedsecrets", ns, ms("plain", "azure", [("v", f"{p}-forever", None)]))
     for name in ("tls", "db", "plain"):
         wait_ready(kube, ns, name)
+    settled(op, ns, "tls", "db", "plain")
 
     def status_of(name: str) -> dict[str, Any]:
         return dict(kube.get("managedsecrets", ns, name).get("status") or {})
@@ -297,7 +309,8 @@ def test_expiring_certificate_and_azure_expires_show_in_status_metric_event_and_
     assert len(near("db")) == 1 and int(near("db")[0].get("count") or 1) == 1
     assert kube.get("managedsecrets", ns, "db")["metadata"]["resourceVersion"] == status_rv
 
-    out = subprocess.run([sys.executable, "-m", "config_manager.cli", "status", "-n", ns, "--kubeconfig", str(cluster.kubeconfig)],
+    configmanager = Path(sys.executable).parent / "configmanager"  # the console script, as a user runs it
+    out = subprocess.run([str(configmanager), "status", "-n", ns, "--kubeconfig", str(cluster.kubeconfig)],
                          capture_output=True, text=True, timeout=60, cwd=REPO, check=True).stdout
     section = out.split("EXPIRING WITHIN 168h", 1)[1]
     rows = [line.split() for line in section.strip().splitlines()[1:]]
