@@ -5,7 +5,7 @@ with the change-event receiver on. While ``/metrics`` is scraped every 2 s:
 
 1. **polling**: ``N`` ManagedSecrets, one Azure key each, ``refreshInterval: 15s`` (a scaled stand-in
    for 1m), plus ManagedSecrets holding certificates that expire in 1–30 days, one reading a missing key
-   (sync errors), and a local-store ManagedSecret rotated every 15 s (1m scaled) that a Deployment uses
+   of the local store (sync errors, kept out of the Azure read counts), and a local-store ManagedSecret rotated every 15 s (1m scaled) that a Deployment uses
    (rotations and restarts); provider reads are counted over ``window`` seconds;
 2. **change-driven**: the same ``N`` objects switched to ``refreshInterval: 1h``; over the same window
    one key changes every 15 s and a generic ``{store, key}`` event is posted for it (plus a few
@@ -110,7 +110,8 @@ def run(objects: int, window: float, out_png: Path, out_json: Path) -> dict[str,
         subprocess.run([kubectl, "--kubeconfig", str(plane.kubeconfig), "apply", "-f", str(REPO / "crds")], check=True,
                        capture_output=True)
         kube = KubeApi.from_environment(str(plane.kubeconfig))
-        wait_for(lambda: kube.get("customresourcedefinitions", None, "managedsecrets.configmanager.io") is not None, timeout=60)
+        subprocess.run([kubectl, "--kubeconfig", str(plane.kubeconfig), "wait", "--for=condition=established", "--timeout=60s",
+                        "crd/managedsecrets.configmanager.io", "crd/secretstores.configmanager.io"], check=True, capture_output=True)
         kube.create("namespaces", None, {"metadata": {"name": NS}})
         token = uuid.uuid4().hex
         (work / "token").write_text(token)
@@ -155,7 +156,8 @@ def run(objects: int, window: float, out_png: Path, out_json: Path) -> dict[str,
             kube.create("managedsecrets", NS, managed(f"app-{i}", "azure", {"v": f"app-{i}"}, "15s"))
         for days in (1, 3, 7, 14, 30):
             kube.create("managedsecrets", NS, managed(f"tls-{days}d", "azure", {"tls.crt": f"tls-{days}d"}, "1h"))
-        kube.create("managedsecrets", NS, managed("broken", "azure", {"v": "no-such-key"}, "15s"))
+        # sync errors on the local store, so its retries (every few seconds) stay out of the Azure read counts
+        kube.create("managedsecrets", NS, managed("broken", "local", {"v": "no-such-key"}, "15s"))
         wait_for(lambda: all((kube.get("secrets", NS, f"app-{i}") is not None) for i in range(objects)), timeout=120,
                  what="every Secret")
         start_gets, start = azure_gets(scraper.last()), time.monotonic()
@@ -167,7 +169,6 @@ def run(objects: int, window: float, out_png: Path, out_json: Path) -> dict[str,
         print(f"dashboard: phase 2, refreshInterval 1h + change events for {window:.0f}s", flush=True)
         for i in range(objects):
             kube.patch("managedsecrets", NS, f"app-{i}", {"spec": {"refreshInterval": "1h"}})
-        kube.patch("managedsecrets", NS, "broken", {"spec": {"refreshInterval": "1h"}})
         time.sleep(10)  # let the spec-change passes (one read each, not part of the window) finish
         start_gets, start = azure_gets(scraper.last()), time.monotonic()
         changes, latencies = 0, []
@@ -197,8 +198,7 @@ def run(objects: int, window: float, out_png: Path, out_json: Path) -> dict[str,
             "webhook_reads_per_change": round(hooked / changes, 3) if changes else None,
             "event_to_secret_ms": sorted(round(x * 1000) for x in latencies),
             "per_hour_polling_1m_reads": per_hour_poll_1m,
-            "per_hour_webhook_1h_reads_at_measured_change_rate":
-                round(objects + hooked / hooked_seconds * 3600, 1),
+            "per_hour_webhook_1h_reads_with_c_changes": f"{objects} + {round(hooked / changes, 2) if changes else 0} x c",
             "panels": titles, "scrapes": len(scraper.scrapes),
         }
         out_json.parent.mkdir(parents=True, exist_ok=True)
