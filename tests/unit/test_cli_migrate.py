@@ -143,8 +143,12 @@ def test_vault_jwt_and_userpass_auth_convert() -> None:
      "spec.refreshInterval", "below the minimum"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "refreshPolicy": "Sometimes"}},
      "spec.refreshPolicy", "'Sometimes' is not available"),
-    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "dataFrom": [{"find": {"name": {"regexp": "^db"}}}]}},
-     "spec.dataFrom[0].find", "not available yet"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "dataFrom": [{"find": {"name": {"regexp": "^db"}}, "rewrite": [{"merge": {}}]}]}},
+     "spec.dataFrom[0].rewrite[0].merge", "rewrite.merge is not available"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "ECRAuthorizationToken", "name": "t"}}}]}},
+     "spec.dataFrom[0].sourceRef.generatorRef.kind", "generator 'ECRAuthorizationToken' is not available"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "p"}}}]}},
+     "spec.secretStoreRef", "needs a store"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "k", "remoteRef": {"key": "k", "decodingStrategy": "Base64"}}]}},
      "spec.data[0].remoteRef.decodingStrategy", "'Base64' is not available"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": {"data": {"k": "{{ .a | toJson }}"}}}}},
@@ -202,3 +206,36 @@ def test_exit_0_when_everything_converts_and_2_on_input_that_is_not_yaml(
     assert code == 0 and len(list(yaml.safe_load_all(out))) == 2
     code, out, err = _run(["migrate", "eso", "-f", "-"], "key: [unclosed", monkeypatch, capsys)
     assert code == 2 and out == "" and "not YAML" in err
+
+
+def test_find_rewrite_and_generator_refs_convert() -> None:
+    doc = {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"},
+           "spec": {"secretStoreRef": {"name": "s"}, "dataFrom": [
+               {"find": {"path": "app", "name": {"regexp": "^db-"}, "tags": {"team": "a"}, "conversionStrategy": "Unicode",
+                         "decodingStrategy": "Auto"},
+                "rewrite": [{"regexp": {"source": "db-(.*)", "target": "$1"}}, {"transform": {"template": "{{ .value | upper }}"}}]},
+               {"extract": {"key": "k", "conversionStrategy": "Default", "decodingStrategy": "Base64", "metadataPolicy": "None"}},
+               {"sourceRef": {"generatorRef": {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password", "name": "pw"}}},
+           ]}}
+    out, report = convert(doc)
+    assert report.problems == [], report.problems
+    find, extract, generator = out["spec"]["dataFrom"]
+    assert find == {"find": {"path": "app", "name": {"regexp": "^db-"}, "tags": {"team": "a"}, "conversionStrategy": "Unicode",
+                             "decodingStrategy": "Auto"},
+                    "rewrite": [{"regexp": {"source": "db-(.*)", "target": "$1"}}, {"transform": {"template": "{{ .value | upper }}"}}]}
+    assert extract == {"extract": {"key": "k", "conversionStrategy": "Default", "decodingStrategy": "Base64"}}
+    assert generator == {"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}
+
+
+@pytest.mark.parametrize(("kind", "spec"), [
+    ("Password", {"length": 32, "digits": 5, "symbols": 2, "symbolCharacters": "-_", "noUpper": True, "allowRepeat": True}),
+    ("SSHKey", {"keyType": "rsa", "keySize": 4096, "comment": "deploy"}),
+    ("UUID", {}),
+])
+def test_generator_manifests_convert(kind: str, spec: dict[str, Any]) -> None:
+    doc = {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": kind, "metadata": {"name": "g", "namespace": "app"}, "spec": spec}
+    out, report = convert(doc)
+    assert report.problems == []
+    assert out == {"apiVersion": "configmanager.io/v1alpha1", "kind": kind, "metadata": {"name": "g", "namespace": "app"}, "spec": spec}
+    _, bad = convert({**doc, "spec": {**spec, "encoding": "hex"}})
+    assert any(": spec.encoding: " in p for p in bad.problems)

@@ -13,6 +13,11 @@ served namespace in namespaced scope (so nothing outside those namespaces is gra
 - apiGroups: ["configmanager.io"]
   resources: ["managedsecrets", "configbundles", "secretstores"]
   verbs: ["get", "list", "watch"]
+# Generators (Password, SSHKey, UUID): read-only; their specs say how to make values for
+# dataFrom[].sourceRef.generatorRef and rotation.generatorRef.
+- apiGroups: ["configmanager.io"]
+  resources: ["passwords", "sshkeys", "uuids"]
+  verbs: ["get", "list", "watch"]
 # Their status subresource: conditions, observedGeneration, statistics (patched only when it changed).
 - apiGroups: ["configmanager.io"]
   resources: ["managedsecrets/status", "configbundles/status", "secretstores/status"]

@@ -332,6 +332,114 @@ def _template(value: Any, path: str, report: Report) -> dict[str, Any]:
     return out
 
 
+def _strategies(src: Fields, dst: dict[str, Any]) -> None:
+    """conversionStrategy / decodingStrategy of a dataFrom extract or find (the same values here)."""
+    for name, allowed in (("conversionStrategy", ("Default", "Unicode")), ("decodingStrategy", ("None", "Base64", "Base64URL", "Auto"))):
+        value = src.take(name)
+        if value is None:
+            continue
+        if value in allowed:
+            dst[name] = value
+        else:
+            src.report.problem(f"{src.path}.{name}", f"{value!r} is not available ({', '.join(allowed)})")
+
+
+def _find(value: Any, path: str, report: Report) -> dict[str, Any]:
+    f = Fields(value, path, report)
+    out: dict[str, Any] = {}
+    name = Fields(f.take("name"), f"{path}.name", report)
+    regexp = name.take("regexp")
+    if regexp is not None:
+        out["name"] = {"regexp": regexp}
+    name.done()
+    _copy_keys(f, out, "tags", "path")
+    _strategies(f, out)
+    f.done()
+    return out
+
+
+def _rewrite(value: Any, path: str, report: Report) -> dict[str, Any]:
+    f = Fields(value, path, report)
+    out: dict[str, Any] = {}
+    regexp = f.take("regexp")
+    if regexp is not None:
+        rx = Fields(regexp, f"{path}.regexp", report)
+        out["regexp"] = {}
+        _copy_keys(rx, out["regexp"], "source", "target")
+        rx.done()
+    transform = f.take("transform")
+    if transform is not None:
+        tf = Fields(transform, f"{path}.transform", report)
+        template = tf.take("template")
+        out["transform"] = {"template": template}
+        check_template(str(template), f"{path}.transform.template", report)
+        tf.done()
+    f.done({"merge": "rewrite.merge is not available (regexp and transform are)"})
+    return out
+
+
+def _generator_ref(value: Any, path: str, report: Report) -> dict[str, Any]:
+    f = Fields(value, path, report)
+    out: dict[str, Any] = {}
+    f.take("apiVersion")  # ours is configmanager.io/v1alpha1, the generator's kind says the rest
+    kind = f.take("kind")
+    if kind in GENERATOR_KINDS:
+        out["kind"] = kind
+    else:
+        report.problem(f"{path}.kind", f"generator {kind!r} is not available ({', '.join(GENERATOR_KINDS)} are)")
+    _copy_keys(f, out, "name")
+    f.done()
+    return out
+
+
+def _data_from(item: Any, path: str, report: Report) -> dict[str, Any]:
+    f = Fields(item, path, report)
+    out: dict[str, Any] = {}
+    extract = f.take("extract")
+    if extract is not None:
+        ef = Fields(extract, f"{path}.extract", report)
+        out["extract"] = {}
+        _copy_keys(ef, out["extract"], "key", "property", "version")
+        _strategies(ef, out["extract"])
+        ef.default("metadataPolicy", "None")
+        ef.done()
+    find = f.take("find")
+    if find is not None:
+        out["find"] = _find(find, f"{path}.find", report)
+    source = f.take("sourceRef")
+    if source is not None:
+        sf = Fields(source, f"{path}.sourceRef", report)
+        generator = sf.take("generatorRef")
+        if generator is not None:
+            out["sourceRef"] = {"generatorRef": _generator_ref(generator, f"{path}.sourceRef.generatorRef", report)}
+        sf.done({"storeRef": "a store per dataFrom entry is not available (one spec.storeRef per ManagedSecret)"})
+    rewrite = f.take("rewrite")
+    if rewrite is not None:
+        out["rewrite"] = [_rewrite(step, f"{path}.rewrite[{j}]", report) for j, step in enumerate(rewrite or [])]
+    f.done()
+    return out
+
+
+#: ESO generator kinds we have, and the spec fields each carries over unchanged.
+GENERATOR_FIELDS: dict[str, tuple[str, ...]] = {
+    "Password": ("length", "digits", "symbols", "symbolCharacters", "noUpper", "allowRepeat"),
+    "SSHKey": ("keyType", "keySize", "comment"),
+    "UUID": (),
+}
+GENERATOR_KINDS = tuple(GENERATOR_FIELDS)
+
+
+def convert_generator(doc: Mapping[str, Any], report: Report) -> dict[str, Any]:
+    """A generators.external-secrets.io Password / SSHKey / UUID as our generator of the same kind."""
+    kind = str(doc.get("kind"))
+    spec = Fields(doc.get("spec"), "spec", report)
+    out: dict[str, Any] = {}
+    _copy_keys(spec, out, *GENERATOR_FIELDS[kind])
+    spec.done({"encoding": "encoding is not available (the value is written as text)",
+               "secretKeys": "secretKeys is not available (the keys are named as External Secrets names them by default)"})
+    return {"apiVersion": OURS, "kind": kind, "metadata": dict(doc.get("metadata") or {}), "spec": out}
+
+
 def convert_external_secret(doc: Mapping[str, Any], report: Report) -> dict[str, Any]:
     spec = Fields(doc.get("spec"), "spec", report)
     out: dict[str, Any] = {}
@@ -384,15 +492,9 @@ def convert_external_secret(doc: Mapping[str, Any], report: Report) -> dict[str,
             out["data"].append(entry)
     data_from = spec.take("dataFrom")
     if data_from is not None:
-        out["dataFrom"] = []
-        for i, item in enumerate(data_from or []):
-            f = Fields(item, f"spec.dataFrom[{i}]", report)
-            extract = f.take("extract")
-            if extract is not None:
-                out["dataFrom"].append({"extract": _remote(extract, f"spec.dataFrom[{i}].extract", report)})
-            f.done({"find": "dataFrom.find is not available yet (extract is)",
-                    "rewrite": "dataFrom.rewrite is not available yet",
-                    "sourceRef": "dataFrom.sourceRef (generators) is not available"})
+        out["dataFrom"] = [_data_from(item, f"spec.dataFrom[{i}]", report) for i, item in enumerate(data_from or [])]
+    if not out["storeRef"].get("name"):
+        report.problem("spec.secretStoreRef", "a ManagedSecret needs a store, even when every source is a generator; add secretStoreRef")
     spec.done()
     meta = dict(doc.get("metadata") or {})
     return {"apiVersion": OURS, "kind": "ManagedSecret", "metadata": meta, "spec": out}
@@ -406,7 +508,8 @@ NOT_AVAILABLE = {
 
 def convert(doc: Any, *, admit_all: bool = False) -> tuple[Any, Report]:
     """One document: (the converted document, or None when it has problems; the report)."""
-    if not isinstance(doc, Mapping) or not str(doc.get("apiVersion", "")).startswith(f"{ESO_GROUP}/"):
+    api_version = str(doc.get("apiVersion", "")) if isinstance(doc, Mapping) else ""
+    if not isinstance(doc, Mapping) or not api_version.startswith((f"{ESO_GROUP}/", f"generators.{ESO_GROUP}/")):
         return doc, Report("(not an External Secrets document)")
     kind = str(doc.get("kind", ""))
     meta = doc.get("metadata") or {}
@@ -427,6 +530,8 @@ def convert(doc: Any, *, admit_all: bool = False) -> tuple[Any, Report]:
         out = convert_store(doc, report, admit_all=admit_all)
     elif kind == "ExternalSecret":
         out = convert_external_secret(doc, report)
+    elif kind in GENERATOR_FIELDS and api_version.startswith(f"generators.{ESO_GROUP}/"):
+        out = convert_generator(doc, report)
     else:
         report.problem("kind", NOT_AVAILABLE.get(kind, "not available in config-manager"))
         out = None

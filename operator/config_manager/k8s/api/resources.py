@@ -23,6 +23,8 @@ KIND_BY_PLURAL: Final = {
     SECRET_STORE: "SecretStore",
     CLUSTER_SECRET_STORE: "ClusterSecretStore",
 }
+#: The generator kinds (values made by the operator, referenced from dataFrom[].sourceRef.generatorRef).
+GENERATOR_PLURALS: Final = {"Password": "passwords", "SSHKey": "sshkeys", "UUID": "uuids"}
 PLURAL_BY_KIND: Final = {kind: plural for plural, kind in KIND_BY_PLURAL.items()}
 STORE_KINDS: Final = ("SecretStore", "ClusterSecretStore")
 SYNCED_KINDS: Final = ("ManagedSecret", "ConfigBundle")
@@ -46,6 +48,7 @@ RESOURCES: Final[dict[str, tuple[str, str, str]]] = {
     SERVICE_ACCOUNTS: ("", "v1", SERVICE_ACCOUNTS),
     PODS: ("", "v1", PODS),
     **{plural: (GROUP, VERSION, plural) for plural in KIND_BY_PLURAL},
+    **{plural: (GROUP, VERSION, plural) for plural in GENERATOR_PLURALS.values()},
     LEASES: ("coordination.k8s.io", "v1", LEASES),
     **{plural: ("apps", "v1", plural) for plural in WORKLOAD_PLURALS.values()},
 }

@@ -45,6 +45,49 @@ class RemoteRef:
     version: str | None = None
 
 
+#: dataFrom conversionStrategy / decodingStrategy values, as in External Secrets.
+CONVERSION_STRATEGIES = ("Default", "Unicode")
+DECODING_STRATEGIES = ("None", "Base64", "Base64URL", "Auto")
+#: Generator kinds a dataFrom[].sourceRef.generatorRef (or rotation) may name.
+GENERATOR_KINDS = ("Password", "SSHKey", "UUID")
+
+
+@dataclass(frozen=True)
+class Find:
+    """dataFrom[].find: keys of the store selected by name regexp, tags and/or path."""
+
+    name_regexp: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One dataFrom[].rewrite[] step: a Go-style regexp replace of key names, or a key template."""
+
+    source: str | None = None  # regexp.source
+    target: str = ""  # regexp.target ($1 / ${name} refer to groups)
+    template: str | None = None  # transform.template, the key as {{ .value }}
+
+
+@dataclass(frozen=True)
+class GeneratorRef:
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DataFrom:
+    """One dataFrom entry: exactly one of extract, find or generator, then its rewrites in order."""
+
+    extract: RemoteRef | None = None
+    find: Find | None = None
+    generator: GeneratorRef | None = None
+    rewrite: tuple[Rewrite, ...] = ()
+    conversion: str | None = None  # None: not given (find defaults to Default, extract converts nothing)
+    decoding: str = "None"
+
+
 @dataclass(frozen=True)
 class DataItem:
     secret_key: str
@@ -76,14 +119,18 @@ class ManagedSecretSpec:
     refresh_seconds: float
     target: Target
     data: tuple[DataItem, ...]
-    data_from: tuple[RemoteRef, ...]
+    data_from: tuple[DataFrom, ...]
     metadata: Mapping[str, Any]
     #: Periodic (every refresh_seconds), OnChange (spec changes) or CreatedOnce (once per object).
     refresh_policy: str = "Periodic"
 
     def remote_refs(self) -> list[RemoteRef]:
         """Every remote reference, dataFrom first (the order in which they are merged)."""
-        return [*self.data_from, *(d.remote for d in self.data)]
+        return [*(d.extract for d in self.data_from if d.extract is not None), *(d.remote for d in self.data)]
+
+    def generators(self) -> list[GeneratorRef]:
+        """The generators the dataFrom entries name."""
+        return [d.generator for d in self.data_from if d.generator is not None]
 
 
 def _str(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False, default: str | None = None) -> str | None:
@@ -175,10 +222,7 @@ def parse_managed_secret(name: str, spec: Mapping[str, Any]) -> ManagedSecretSpe
             raise InvalidSpecError(f"{path}.secretKey", f"duplicate key {key!r}")
         seen.add(key)
         data.append(DataItem(secret_key=key, remote=parse_remote_ref(item.get("remoteRef"), f"{path}.remoteRef")))
-    data_from = tuple(
-        parse_remote_ref((item or {}).get("extract"), f"spec.dataFrom[{i}].extract")
-        for i, item in enumerate(spec.get("dataFrom") or [])
-    )
+    data_from = tuple(parse_data_from(item, f"spec.dataFrom[{i}]") for i, item in enumerate(spec.get("dataFrom") or []))
     if not data and not data_from and not spec.get("rotation"):
         raise InvalidSpecError("spec.data", "set at least one of data, dataFrom or rotation")
     metadata = spec.get("metadata") or {}
@@ -222,3 +266,95 @@ def _parse_template(raw: Any) -> Template:
         annotations=annotations,
         merge_policy=policy,
     )
+
+
+def compile_regexp(pattern: str, path: str) -> re.Pattern[str]:
+    """``pattern`` compiled, or InvalidSpecError naming ``path`` (the CRD's CEL catches RE2 errors first;
+    Python's ``re`` refuses a few more, such as possessive quantifiers in old versions)."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise InvalidSpecError(path, f"{pattern!r} is not a valid regular expression: {exc}") from None
+
+
+def _strategy(raw: Mapping[str, Any], key: str, path: str, allowed: tuple[str, ...]) -> str | None:
+    value = _str(raw, key, path)
+    if value is not None and value not in allowed:
+        raise InvalidSpecError(f"{path}.{key}", f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _parse_find(raw: Any, path: str) -> Find:
+    if not isinstance(raw, Mapping):
+        raise InvalidSpecError(path, "must be an object")
+    name = raw.get("name") or {}
+    if not isinstance(name, Mapping):
+        raise InvalidSpecError(f"{path}.name", "must be an object")
+    regexp = _str(name, "regexp", f"{path}.name")
+    if regexp is not None:
+        compile_regexp(regexp, f"{path}.name.regexp")
+    tags = raw.get("tags") or {}
+    if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
+        raise InvalidSpecError(f"{path}.tags", "must map tag names to strings")
+    find_path = _str(raw, "path", path)
+    if find_path is not None and (find_path.startswith("/") or ".." in find_path.split("/")):
+        raise InvalidSpecError(f"{path}.path", f"{find_path!r} must be a relative path without '..'")
+    if regexp is None and not tags and not find_path:
+        raise InvalidSpecError(path, "set at least one of name.regexp, tags or path")
+    return Find(name_regexp=regexp, tags={str(k): v for k, v in tags.items()}, path=find_path or None)
+
+
+def _parse_rewrite(raw: Any, path: str) -> Rewrite:
+    if not isinstance(raw, Mapping) or ("regexp" in raw) == ("transform" in raw):
+        raise InvalidSpecError(path, "set exactly one of regexp or transform")
+    if "regexp" in raw:
+        rx = raw.get("regexp") or {}
+        source = _str(rx, "source", f"{path}.regexp", required=True) or ""
+        compile_regexp(source, f"{path}.regexp.source")
+        target = _str(rx, "target", f"{path}.regexp", required=True) or ""
+        return Rewrite(source=source, target=target)
+    template = _str(raw.get("transform") or {}, "template", f"{path}.transform", required=True) or ""
+    return Rewrite(template=template)
+
+
+def parse_generator_ref(raw: Any, path: str) -> GeneratorRef:
+    """A generatorRef ({apiVersion?, kind, name}) naming one of our generator kinds in this namespace."""
+    if not isinstance(raw, Mapping):
+        raise InvalidSpecError(path, "must be an object")
+    kind = _str(raw, "kind", path, required=True) or ""
+    if kind not in GENERATOR_KINDS:
+        raise InvalidSpecError(f"{path}.kind", f"{kind!r} is not one of {', '.join(GENERATOR_KINDS)}")
+    name = _str(raw, "name", path, required=True) or ""
+    if not _DNS_NAME.match(name):
+        raise InvalidSpecError(f"{path}.name", f"{name!r} is not a valid object name")
+    return GeneratorRef(kind=kind, name=name)
+
+
+def parse_data_from(raw: Any, path: str) -> DataFrom:
+    """One dataFrom entry (extract, find or sourceRef.generatorRef, with rewrite)."""
+    if not isinstance(raw, Mapping):
+        raise InvalidSpecError(path, "must be an object")
+    source_ref = raw.get("sourceRef")
+    given = [k for k in ("extract", "find") if raw.get(k) is not None]
+    if source_ref is not None:
+        given.append("sourceRef")
+    if len(given) != 1:
+        raise InvalidSpecError(path, "set exactly one of extract, find or sourceRef.generatorRef")
+    rewrites = raw.get("rewrite") or []
+    if not isinstance(rewrites, list):
+        raise InvalidSpecError(f"{path}.rewrite", "must be a list")
+    rewrite = tuple(_parse_rewrite(item, f"{path}.rewrite[{j}]") for j, item in enumerate(rewrites))
+    if source_ref is not None:
+        if not isinstance(source_ref, Mapping) or source_ref.get("generatorRef") is None:
+            raise InvalidSpecError(f"{path}.sourceRef", "needs generatorRef (a store per entry is not supported)")
+        generator = parse_generator_ref(source_ref["generatorRef"], f"{path}.sourceRef.generatorRef")
+        return DataFrom(generator=generator, rewrite=rewrite)
+    part = "extract" if given == ["extract"] else "find"
+    options = raw[part] if isinstance(raw[part], Mapping) else {}
+    conversion = _strategy(options, "conversionStrategy", f"{path}.{part}", CONVERSION_STRATEGIES)
+    decoding = _strategy(options, "decodingStrategy", f"{path}.{part}", DECODING_STRATEGIES) or "None"
+    if part == "extract":
+        return DataFrom(extract=parse_remote_ref(raw["extract"], f"{path}.extract"), rewrite=rewrite,
+                        conversion=conversion, decoding=decoding)
+    return DataFrom(find=_parse_find(raw["find"], f"{path}.find"), rewrite=rewrite,
+                    conversion=conversion, decoding=decoding)

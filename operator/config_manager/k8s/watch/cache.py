@@ -110,6 +110,8 @@ class ClusterCache:
     cluster_stores: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     managed_secrets: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
     bundles: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
+    # (kind, namespace, name) -> body of a generator object (Password, SSHKey, UUID)
+    generators: dict[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     # (namespace, secret name) -> {(kind, name)} of workloads whose pod template references it
     usage: dict[ObjKey, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     _workload_refs: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import kopf
@@ -22,6 +23,7 @@ from ..api.resources import (
     CLUSTER_SECRET_STORE,
     CONFIG_BUNDLE,
     CONFIGMAPS,
+    GENERATOR_PLURALS,
     GROUP,
     MANAGED_SECRET,
     NAMESPACES,
@@ -185,6 +187,34 @@ def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> None:
     w.ctx.cache.set_watches(key, [(ns, k, n) for _p, k, ns, n in refs])
 
 
+# -- generators (Password, SSHKey, UUID) ----------------------------------------------------------------
+
+def _generator_key(kind: str, body: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = body.get("metadata") or {}
+    return (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _generator_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    """Keep the generator's body; a ManagedSecret (or a bundle's rotation) of its namespace that names it syncs again when it
+    appears, changes or goes (a kept value stays kept: only a missing one is generated)."""
+    assert w.ctx is not None
+    cache = w.ctx.cache
+    key = _generator_key(kind, body)
+    with cache.lock:
+        if event.get("type") == "DELETED":
+            cache.generators.pop(key, None)
+        else:
+            cache.generators[key] = cached(body)
+        users = [(user_kind, ns, name)
+                 for user_kind, table in (("ManagedSecret", cache.managed_secrets), ("ConfigBundle", cache.bundles))
+                 for (ns, name), obj in table.items()
+                 if ns == key[1] and triggers.names_generator(obj.get("spec") or {}, kind, key[2])]
+    if event.get("type") is None:
+        return  # the initial listing: not a change
+    for user in users:
+        w.enqueue(user, 0.5)
+
+
 # -- namespaces -----------------------------------------------------------------------------------------
 
 def _namespace_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
@@ -301,6 +331,10 @@ def register(registry: kopf.OperatorRegistry, w: Watched, *, track_workloads: bo
                                            (CLUSTER_SECRET_STORE, "ClusterSecretStore", "cluster_stores", _cluster_scoped)):
         on_index(GROUP, VERSION, plural, _index_into(w, table, table_key), f"{plural}-index")
         on_event(GROUP, VERSION, plural, lambda event, body, _k=kind, **_: _store_event(w, _k, event, body), f"{plural}-event")
+    for kind, plural in GENERATOR_PLURALS.items():
+        on_index(GROUP, VERSION, plural, _index_into(w, "generators", partial(_generator_key, kind)), f"{plural}-index")
+        on_event(GROUP, VERSION, plural, lambda event, body, _k=kind, **_: _generator_event(w, _k, event, body),
+                 f"{plural}-event")
     on_index("", "v1", NAMESPACES, namespace_indexer, "namespaces-index")
     on_event("", "v1", NAMESPACES, lambda event, body, **_: _namespace_event(w, event, body), "namespaces-event")
     for plural, kind in ((SECRETS, "Secret"), (CONFIGMAPS, "ConfigMap")):

@@ -29,7 +29,7 @@ from ...errors import (
     ProviderError,
     UnsupportedOperationError,
 )
-from ..base import SecretProvider, SecretValue
+from ..base import FindCriteria, SecretProvider, SecretValue
 from .auth import VaultAuth, auth_from_config
 from .errors import translate, translate_login
 from .kv import KVEngine, engine_for
@@ -314,6 +314,19 @@ class HashiCorpVaultSecrets(SecretProvider):
 
         walk(folder)
         return sorted(found)
+
+    def find(self, criteria: FindCriteria) -> builtins.list[str]:
+        """Keys under ``criteria.path`` (walked recursively, as ``list``) whose path matches the name regexp;
+        with ``tags``, those whose KV v2 custom metadata holds every tag (one metadata read per candidate).
+        A KV v1 mount keeps no metadata, so ``tags`` there are refused."""
+        if criteria.tags and self.version == "v1":
+            raise ConfigurationError(
+                f"vault: KV v1 mount '{self.mount_point}' keeps no custom metadata to match tags against; use a KV v2 mount"
+            )
+        folder = criteria.folder()
+        if folder:
+            _check_key(folder.rstrip("/"))
+        return super().find(criteria)
 
     def versions(self, key: str) -> builtins.list[str]:
         """Readable versions (not deleted or destroyed), oldest first. KV v2 only."""
