@@ -135,6 +135,33 @@ def test_referencing_exactly_the_users_of_the_key() -> None:
     assert {k for k, _ in referencing(tables, "SecretStore", "vault", "a", "APP/DB", fold_case=True)} == found
 
 
+def test_find_users_are_refreshed_when_their_criteria_could_select_the_key() -> None:
+    def finder(**find: Any) -> dict[str, Any]:
+        return {"spec": {"storeRef": {"name": "vault"}, "dataFrom": [{"find": find}]}}
+
+    table = {("a", "db-regexp"): finder(name={"regexp": "^db/"}),
+             ("a", "other-regexp"): finder(name={"regexp": "^api/"}),
+             ("a", "db-path"): finder(path="db"),
+             ("a", "dbx-path"): finder(path="dbx"),
+             ("a", "by-tags"): finder(tags={"team": "a"}),
+             ("a", "other-store"): {"spec": {"storeRef": {"name": "local"}, "dataFrom": [{"find": {"path": "db"}}]}}}
+    found = {k[2] for k, _ in referencing([("ManagedSecret", table)], "SecretStore", "vault", "a", "db/password")}
+    assert found == {"db-regexp", "db-path", "by-tags"}
+
+
+def test_invalidate_key_drops_that_key_and_the_stores_find_listings() -> None:
+    import threading
+
+    from config_manager.k8s.stores.readcache import _Flight
+
+    cache = ProviderCache()
+    for key in [("S/a/v", "db", None), ("S/a/v", "db", "3"), ("S/a/v", "other", None), ("S/a/v", "\x00find", "[]"),
+                ("S/b/v", "db", None)]:
+        cache._flights[key] = _Flight(done=threading.Event())
+    assert cache.invalidate_key("S/a/v", "db") == 3
+    assert sorted(cache._flights) == [("S/a/v", "other", None), ("S/b/v", "db", None)]
+
+
 def test_azure_stores_by_origin_or_vault_name() -> None:
     stores = {("a", "kv"): {"spec": {"provider": {"azure": {"vaultUrl": "https://MyVault.vault.azure.net/"}}}},
               ("a", "other"): {"spec": {"provider": {"azure": {"vaultUrl": "https://other.vault.azure.net"}}}},

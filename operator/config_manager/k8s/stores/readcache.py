@@ -90,7 +90,8 @@ class ProviderCache:
         it may have started before the change; its waiters still get its answer, later readers do not.
         Returns how many answers were dropped."""
         with self._lock:
-            keys = [k for k in self._flights if k[0] == store_key and k[1] == remote_key]
+            # the key's own answers, and the store's find listings (a new key may now be selected)
+            keys = [k for k in self._flights if k[0] == store_key and k[1] in (remote_key, "\x00find")]
             for key in keys:
                 del self._flights[key]
             return len(keys)

@@ -2,8 +2,8 @@
 the rest of the operator.
 
 ``referencing`` is pure (plain dict bodies in, keys out): the ManagedSecrets (``spec.data[].remoteRef``,
-``spec.dataFrom[].extract``) and ConfigBundles (``spec.secrets[].remoteRef``) that read ``key`` through the
-named store. ``azure_stores`` maps a Key Vault event to the stores whose ``vaultUrl`` is that vault.
+``spec.dataFrom[].extract``, and ``spec.dataFrom[].find`` whose name regexp and path could select the
+key) and ConfigBundles (``spec.secrets[].remoteRef``) that read ``key`` through the named store. ``azure_stores`` maps a Key Vault event to the stores whose ``vaultUrl`` is that vault.
 
 ``ChangeTargets`` binds these to the running operator through three narrow operations: a snapshot of the
 cached bodies (``ClusterCache`` tables), dropping the cached provider answer of one key
@@ -15,6 +15,7 @@ value changed, and writes nothing otherwise.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,24 @@ def _refs(kind: str, spec: Mapping[str, Any]) -> Iterable[tuple[Mapping[str, Any
             yield item.get("storeRef") or default, str((item.get("remoteRef") or {}).get("key") or "")
 
 
+def _may_find(find: Mapping[str, Any], key: str, fold_case: bool) -> bool:
+    """Whether ``dataFrom[].find`` could select ``key``: its name regexp and path are checked here; tags
+    can only be checked by the store, so a find by tags alone counts as a possible match."""
+    text = key.casefold() if fold_case else key
+    regexp = (find.get("name") or {}).get("regexp")
+    if regexp:
+        try:
+            if re.search(str(regexp), key, re.IGNORECASE if fold_case else 0) is None:
+                return False
+        except re.error:
+            return True  # the object's own pass reports the bad pattern
+    path = str(find.get("path") or "").strip("/")
+    if path:
+        folder = path.casefold() if fold_case else path
+        return text == folder or text.startswith(folder + "/")
+    return True
+
+
 def referencing(tables: Tables, store_kind: str, store_name: str, namespace: str | None, key: str, *,
                 fold_case: bool = False) -> list[tuple[Key, str]]:
     """(object key, the remote key as that object spells it) for each object reading ``key`` from the
@@ -55,11 +74,18 @@ def referencing(tables: Tables, store_kind: str, store_name: str, namespace: str
         for (ns, name), body in table.items():
             if namespace is not None and ns != namespace:
                 continue
-            for ref, remote in _refs(kind, body.get("spec") or {}):
+            spec = body.get("spec") or {}
+            for ref, remote in _refs(kind, spec):
                 if ref.get("name") != store_name or (ref.get("kind") or "SecretStore") != store_kind:
                     continue
                 if (remote.casefold() if fold_case else remote) == wanted:
                     found.append(((kind, ns, name), remote))
+            default = spec.get("storeRef") or {}
+            if kind == "ManagedSecret" and default.get("name") == store_name and (default.get("kind") or "SecretStore") == store_kind:
+                for item in spec.get("dataFrom") or []:
+                    find = (item or {}).get("find")
+                    if isinstance(find, Mapping) and _may_find(find, key, fold_case):
+                        found.append(((kind, ns, name), key))
     return found
 
 
