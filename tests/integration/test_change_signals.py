@@ -1,9 +1,10 @@
 """Change-driven refresh and expiry on the real control plane, with the operator process and the Key
 Vault test server (tools/azure-keyvault) on the wire.
 
-- a generic ``{store, key}`` event and an Azure Event Grid ``SecretNewVersionCreated`` event, each
-  authenticated, refresh exactly the ManagedSecrets that read the changed key (refreshInterval 1h, so
-  nothing else would); the unrelated ones are not even reconciled;
+- a generic ``{store, key}`` event (an Azure store, and a Vault KV v2 store on the real Vault) and an
+  Azure Event Grid ``SecretNewVersionCreated`` event, each authenticated, refresh exactly the
+  ManagedSecrets that read the changed key (refreshInterval 1h, so nothing else would); the unrelated
+  ones are not even reconciled;
 - 100 unauthenticated, forged, oversized and malformed requests are refused (401/403/413/400) and cause
   no provider read and no write;
 - a self-signed certificate expiring in 3 hours and an Azure secret with ``expires`` in 2 hours, with a
@@ -37,8 +38,10 @@ from config_manager.k8s.webhook.auth import sign
 from config_manager.providers.azure import AzureKeyVaultSecrets, names
 from tests.helpers.azure_server import AzureVault, KeyVaultServer
 from tests.helpers.operator_process import _SESSION_OPERATORS, REPO, OperatorProcess, wait_for
+from tests.helpers.vault_server import VaultServer, vault_server  # noqa: F401  (fixture)
 from tests.integration.opkit import events_for, secret_data, wait_ready
 from tests.integration.test_managedsecret_azure import ms, service_principal_store, store_ready
+from tests.integration.test_managedsecret_vault import b64, vault_store
 from tests.unit.k8s.test_expiry import self_signed
 
 pytestmark = [pytest.mark.cluster, pytest.mark.azure]
@@ -175,6 +178,35 @@ def test_generic_event_refreshes_exactly_the_objects_reading_the_key(
     log = op.log_text()
     for secret in ("pw-1", "pw-2", "api-1", "api-2", TOKEN):
         assert secret not in log
+
+
+def test_generic_event_for_a_vault_key(kube: KubeApi, namespace: str, hooked: tuple[OperatorProcess, Hook],
+                                       vault_server: VaultServer) -> None:  # noqa: F811
+    """Vault sends no notifications of its own: a generic event from whoever wrote the key (a CI job, an
+    audit-device forwarder) refreshes the reader of that path and nobody else."""
+    op, hook = hooked
+    ns, path, other = namespace, f"app/hook-{uuid.uuid4().hex[:8]}", f"app/hook-{uuid.uuid4().hex[:8]}-other"
+    kv2 = vault_server.admin.secrets.kv.v2
+    kv2.create_or_update_secret(path=path, secret={"password": "v-1"}, mount_point="secret")
+    kv2.create_or_update_secret(path=other, secret={"password": "o-1"}, mount_point="secret")
+    kube.create("secrets", ns, {"metadata": {"name": "vault-token"}, "data": {"token": b64(vault_server.create_token(["app-read"]))}})
+    vault_store(kube, ns, vault_server, {"tokenSecretRef": {"name": "vault-token", "key": "token"}})
+    store_ready(kube, ns, "vault")
+    kube.create("managedsecrets", ns, ms("reader", "vault", [("pw", path, "password")]))
+    kube.create("managedsecrets", ns, ms("other", "vault", [("pw", other, "password")]))
+    wait_ready(kube, ns, "reader")
+    wait_ready(kube, ns, "other")
+    settled(op, ns, "reader", "other")
+    other_passes = op.passes("ManagedSecret", ns, "other")
+    kv2.create_or_update_secret(path=path, secret={"password": "v-2"}, mount_point="secret")
+    kv2.create_or_update_secret(path=other, secret={"password": "o-2"}, mount_point="secret")
+    body = json.dumps({"store": {"kind": "SecretStore", "name": "vault", "namespace": ns}, "key": path}).encode()
+    sent = time.monotonic()
+    assert hook.post(body, {"X-Signature-256": sign(HMAC_KEY, body)})[0] == 202
+    wait_value(kube, ns, "reader", "pw", "v-2")
+    print(f"\nfigure: generic event (Vault KV v2) -> Secret updated in {(time.monotonic() - sent) * 1000:.0f} ms")
+    assert op.passes("ManagedSecret", ns, "other") == other_passes
+    assert secret_data(kube, ns, "other") == {"pw": "o-1"}
 
 
 def test_event_grid_secret_new_version_refreshes_the_azure_object(
