@@ -18,10 +18,11 @@ import kopf
 
 from ..errors import ConfigurationError
 from ..providers import registry
-from . import metrics
+from . import expiry, metrics
 from .api.client import KubeApi
 from .api.events import EventRecorder
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
+from .api.resources import GROUP, MANAGED_SECRET, VERSION
 from .config import OperatorConfig
 from .context import Context
 from .reconcile import configbundle, managedsecret, secretstore
@@ -60,6 +61,8 @@ class Operator:
         self.registry = kopf.OperatorRegistry()
         kopf.on.login(registry=self.registry)(kopf.login_via_client)  # kubeconfig or in-cluster, as kopf's default
         register(self.registry, self.watched, track_workloads=config.track_workloads)
+        # the expiry gauge follows status from the watch (so it is complete right after a restart)
+        kopf.on.event(GROUP, VERSION, MANAGED_SECRET, id="managedsecrets-expiry", registry=self.registry)(self._expiry_event)
         kopf.on.startup(registry=self.registry)(self.startup)
         kopf.on.cleanup(registry=self.registry)(self.cleanup)
 
@@ -74,6 +77,15 @@ class Operator:
     @property
     def is_leader(self) -> bool:
         return self.elector is None or self.elector.is_leader
+
+    @staticmethod
+    def _expiry_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        if event.get("type") == "DELETED":
+            expiry.forget(namespace, "ManagedSecret", name)
+        else:
+            expiry.gauge_from_status(namespace, "ManagedSecret", name, body.get("status"))
 
     def dispatch(self, key: Key, reason: str) -> float | None:
         """Run the reconcile for ``key`` (called on a worker thread)."""

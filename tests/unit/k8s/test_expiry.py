@@ -120,3 +120,11 @@ def test_reconcile_comes_back_when_the_warning_falls_due() -> None:
     assert delay is not None and abs(delay - DAY) < 120  # no refresh timer, but back for the warning in ~1 day
     assert kit.status("ManagedSecret", "later")["expiry"]["warned"] is False
     assert not [e for e in kit.api.listed("events") if e["reason"] == "SecretNearExpiry"]
+
+
+def test_gauge_follows_status_from_the_watch() -> None:
+    status = {"expiresAt": "2026-12-05T06:00:00Z", "expiry": {"key": "k", "source": "store", "warned": False}}
+    expiry.gauge_from_status("ns", "ManagedSecret", "watched", status)
+    assert gauge("ns", "watched") == datetime(2026, 12, 5, 6, 0, tzinfo=timezone.utc).timestamp()
+    expiry.gauge_from_status("ns", "ManagedSecret", "watched", {})
+    assert gauge("ns", "watched") is None

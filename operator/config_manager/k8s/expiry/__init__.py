@@ -7,6 +7,6 @@ and posts the Event the verdict carries.
 """
 
 from .certs import certificate_expiry
-from .tracker import Expiry, ExpiryVerdict, apply, earliest, forget, from_status, observe
+from .tracker import Expiry, ExpiryVerdict, apply, earliest, forget, from_status, gauge_from_status, observe
 
-__all__ = ["Expiry", "ExpiryVerdict", "apply", "certificate_expiry", "earliest", "forget", "from_status", "observe"]
+__all__ = ["Expiry", "ExpiryVerdict", "apply", "certificate_expiry", "earliest", "forget", "from_status", "gauge_from_status", "observe"]

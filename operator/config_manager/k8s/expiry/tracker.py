@@ -98,6 +98,16 @@ def from_status(status: Mapping[str, Any]) -> Expiry | None:
     return Expiry(at, str(info.get("key") or ""), str(info.get("source") or "store"))
 
 
+def gauge_from_status(namespace: str, kind: str, name: str, status: Mapping[str, Any] | None) -> None:
+    """Keep the gauge in step with what status says (a watch event): after an operator restart the series
+    is back at once, not only at each object's next pass. Posts nothing."""
+    found = from_status(status or {})
+    if found is None:
+        forget(namespace, kind, name)
+    else:
+        metrics.SECRET_EXPIRY.labels(namespace, kind, name).set(found.at.timestamp())
+
+
 def apply(status: dict[str, Any], verdict: ExpiryVerdict) -> None:
     """Merge a verdict's fields into a desired status (removing those it clears)."""
     for key, value in verdict.fields.items():
