@@ -63,6 +63,16 @@ def test_invalid_regexp_and_colliding_rewrite_are_refused_and_the_secret_kept(ku
     wait_for(lambda: any("spec.dataFrom[0].rewrite[0]" in e.get("message", "") for e in events_for(kube, namespace, "c")),
              what="an Event naming the rewrite")
     assert secret_data(kube, namespace, "c") == {"x": "1"}, "nothing already synced is lost"
+    with pytest.raises(ApiError) as refused:  # an update with an invalid pattern is refused at admission too
+        kube.patch("managedsecrets", namespace, "c", {"spec": {"dataFrom": [
+            {"find": {"path": "a"}, "rewrite": [{"regexp": {"source": "a[", "target": ""}}]}]}})
+    assert "spec.dataFrom[0].rewrite[0].regexp.source" in str(refused.value)
+    # valid for RE2 (the apiserver), not for Python's re: refused by the operator, in status, naming the field
+    kube.patch("managedsecrets", namespace, "c", {"spec": {"dataFrom": [
+        {"find": {"path": "a"}, "rewrite": [{"regexp": {"source": "\\pL+", "target": "k"}}]}]}})
+    ms = wait_ready(kube, namespace, "c", status="False", reason="InvalidSpec", generation=3)
+    assert "spec.dataFrom[0].rewrite[0].regexp.source" in condition(ms)["message"]
+    assert secret_data(kube, namespace, "c") == {"x": "1"}
 
 
 def vault_stores(kube: KubeApi, ns: str, server: VaultServer) -> None:
@@ -159,3 +169,15 @@ def test_rotation_takes_its_values_from_a_password_generator(kube: KubeApi, name
     kube.patch("managedsecrets", namespace, "rot", {"metadata": {"annotations": {"configmanager.io/rotate": "now"}}})
     second = wait_for(lambda: (d := rotated(2)) and d["api-key"] != first["api-key"] and d, timeout=30, what="rotation")
     assert len(second["api-key"]) == 40 and sum(c.isdigit() for c in second["api-key"]) == 10
+
+
+def test_a_missing_generator_is_reported_and_its_creation_syncs(kube: KubeApi, namespace: str,
+                                                               running_operator: OperatorProcess) -> None:
+    make_local_store(kube, namespace)
+    kube.create("managedsecrets", namespace, managed_secret("later", dataFrom=[
+        {"sourceRef": {"generatorRef": {"kind": "UUID", "name": "later"}}}]))
+    ms = wait_ready(kube, namespace, "later", status="False", reason="GeneratorNotFound")
+    assert "spec.dataFrom[0].sourceRef.generatorRef" in condition(ms)["message"]
+    generator(kube, namespace, "UUID", "later", {})
+    wait_ready(kube, namespace, "later", reason="SecretSynced")
+    assert len((secret_data(kube, namespace, "later") or {})["uuid"]) == 36

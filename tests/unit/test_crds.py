@@ -132,7 +132,7 @@ HEADER = ("# ClusterSecretStore: a cluster-wide SecretStore for the platform tea
           "# `python -m tests.unit.test_crds`; tests/unit/test_crds.py checks it is up to date.\n")
 
 
-@pytest.mark.parametrize("name", ["secretstore", "clustersecretstore", "managedsecret", "configbundle"])
+@pytest.mark.parametrize("name", ["secretstore", "clustersecretstore", "managedsecret", "configbundle", "vaultdynamicsecret"])
 def test_every_field_has_a_description_and_known_keywords(name: str) -> None:
     crd = load(name)
     assert crd["spec"]["group"] == "configmanager.io"

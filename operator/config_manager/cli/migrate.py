@@ -26,6 +26,9 @@ from typing import Any
 
 import yaml
 
+from ..k8s.write.template.functions import FUNCTIONS, LACKING
+from ..k8s.write.template.golang import translate
+from ..k8s.write.template.lexer import Action, SyntaxProblem, split
 from .errors import FAILED, USAGE, CliError
 
 ESO_GROUP = "external-secrets.io"
@@ -33,10 +36,6 @@ OURS = "configmanager.io/v1alpha1"
 #: Our minimum refresh intervals (the CRDs' rules): ManagedSecret, store re-validation.
 MIN_REFRESH_SECONDS = 5.0
 MIN_STORE_REFRESH_SECONDS = 10.0
-#: Filters our target templates know (operator/config_manager/k8s/template.py), ESO's names for them.
-TEMPLATE_FILTERS = frozenset({"b64enc", "b64dec", "upper", "lower", "trim", "quote"})
-_PLACEHOLDER = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
-_REF = re.compile(r"^\.([A-Za-z0-9_.-]+)$|^index\s+\.\s+\"([^\"]+)\"$")
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -295,16 +294,42 @@ def convert_store(doc: Mapping[str, Any], report: Report, *, admit_all: bool) ->
 # ----------------------------------------------------------------------------------------- ExternalSecret
 
 
+#: Words of the Go template grammar that are not functions.
+_KEYWORDS = frozenset({"if", "else", "end", "range", "with", "break", "continue", "and", "or", "define", "template", "block"})
+
+
 def check_template(text: str, path: str, report: Report) -> None:
-    """Our templates are ``{{ .key | filter ... }}`` only; anything else in an ESO template is a problem."""
-    for match in _PLACEHOLDER.finditer(text):
-        parts = [p.strip() for p in match.group(1).split("|")]
-        if not _REF.match(parts[0]):
-            report.problem(path, f"template expression {{{{ {parts[0]} }}}} is not available (only {{{{ .key | filter }}}})")
-            continue
-        for flt in parts[1:]:
-            if flt not in TEMPLATE_FILTERS:
-                report.problem(path, f"template function {flt!r} is not available (known: {', '.join(sorted(TEMPLATE_FILTERS))})")
+    """Report, by name, each function of an ESO template our engine lacks, then any syntax it cannot read."""
+    try:
+        pieces = split(text)
+    except SyntaxProblem as exc:
+        report.problem(path, f"template cannot be read: {exc}")
+        return
+    lacking = sorted({t.text for p in pieces if isinstance(p, Action) for t in p.tokens
+                      if t.kind == "ident" and t.text not in _KEYWORDS and t.text not in FUNCTIONS})
+    for name in lacking:
+        report.problem(path, f"template function {name!r} is not available ({LACKING.get(name, 'not in our function table')})")
+    if lacking:
+        return
+    try:
+        translate(text)
+    except SyntaxProblem as exc:
+        report.problem(path, f"template is not supported: {exc}")
+
+
+def _template_from(value: Any, path: str, report: Report) -> list[Any]:
+    """templateFrom: the same fields here; literal templates are checked, ConfigMap / Secret ones cannot be."""
+    out: list[Any] = []
+    for i, entry in enumerate(value if isinstance(value, list) else []):
+        where = f"{path}[{i}]"
+        if isinstance(entry, Mapping) and entry.get("literal") is not None:
+            check_template(str(entry["literal"]), f"{where}.literal", report)
+        elif isinstance(entry, Mapping) and (entry.get("configMap") or entry.get("secret")):
+            report.note(where, "the templates in the referenced object are not checked here; they must be in the same namespace")
+        out.append(entry)
+    if not isinstance(value, list):
+        report.problem(path, "expected a list")
+    return out
 
 
 def _remote(value: Any, path: str, report: Report) -> dict[str, Any]:
@@ -327,8 +352,15 @@ def _template(value: Any, path: str, report: Report) -> dict[str, Any]:
         out["data"] = data
         for key, text in (data or {}).items():
             check_template(str(text), f"{path}.data.{key}", report)
+    meta = out.get("metadata") if isinstance(out.get("metadata"), Mapping) else {}
+    for kind in ("labels", "annotations"):
+        for key, text in ((meta or {}).get(kind) or {}).items():
+            check_template(str(text), f"{path}.metadata.{kind}.{key}", report)
+    template_from = f.take("templateFrom")
+    if template_from is not None:
+        out["templateFrom"] = _template_from(template_from, f"{path}.templateFrom", report)
     f.default("engineVersion", "v2")
-    f.done({"templateFrom": "templateFrom is not available yet; inline the template in data"})
+    f.done()
     return out
 
 

@@ -25,7 +25,7 @@ from .api.leader import LeaderElector, LeaseSettings, default_identity, default_
 from .api.resources import GROUP, MANAGED_SECRET, VERSION
 from .config import OperatorConfig
 from .context import Context
-from .reconcile import configbundle, managedsecret, secretstore
+from .reconcile import configbundle, managedsecret, secretstore, vaultdynamicsecret
 from .stores.backoff import Backoff
 from .stores.readcache import ProviderCache
 from .watch.cache import ClusterCache
@@ -98,6 +98,8 @@ class Operator:
             return configbundle.reconcile(ctx, namespace, name, reason=reason)
         if kind in ("SecretStore", "ClusterSecretStore"):
             return secretstore.reconcile(ctx, kind, namespace, name)
+        if kind == "VaultDynamicSecret":
+            return vaultdynamicsecret.reconcile(ctx, namespace, name, reason=reason)
         return None
 
     def _context(self) -> Context:
@@ -121,6 +123,7 @@ class Operator:
             "ConfigBundle": lambda: len(cache.bundles),
             "SecretStore": lambda: len(cache.stores),
             "ClusterSecretStore": lambda: len(cache.cluster_stores),
+            "VaultDynamicSecret": lambda: len(cache.dynamic_secrets),
         })
         metrics.QUEUE_DEPTH.set_function(lambda: len(queue))
 

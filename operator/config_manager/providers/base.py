@@ -174,7 +174,8 @@ class SecretProvider(ABC):
         """Keys (never values) that meet ``criteria``, sorted; ``FindLimitError`` beyond its limit.
 
         The default lists under the path, filters names, then reads each remaining key's metadata for
-        tags; providers override it where their backend can do better (or cannot do it at all).
+        tags (refused up front when more than ten times ``limit`` candidates would each cost a metadata
+        read); providers override it where their backend can do better (or cannot do it at all).
         """
         pattern = criteria.pattern()
         names = [key for key in self.list(criteria.folder()) if criteria.selects_name(key, pattern)]

@@ -225,3 +225,13 @@ def test_the_env_provider_finds_by_name_and_refuses_tags_and_paths() -> None:
     for criteria, word in ((FindCriteria(tags={"a": "b"}), "tags"), (FindCriteria(path="db"), "folders")):
         with pytest.raises(ConfigurationError, match=word):
             env.find(criteria)
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z/_-]{1,10}", fullmatch=True), st.binary(max_size=4), max_size=8),
+       st.sampled_from([("/", "_"), ("^[a-z]", "X"), ("([a-z]+)/([a-z]+)", "$2.$1"), ("-", "")]))
+def test_a_rewrite_keeps_every_value_or_refuses(data: dict[str, bytes], step: tuple[str, str]) -> None:
+    try:
+        out = rewrite_keys(data, (Rewrite(source=step[0], target=step[1]),), "f")
+    except KeyCollision:
+        return
+    assert sorted(out.values()) == sorted(data.values()) and len(out) == len(data)

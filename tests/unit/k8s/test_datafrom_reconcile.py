@@ -124,3 +124,14 @@ def test_rotation_takes_its_values_from_a_referenced_generator() -> None:
             assert exc.field.startswith("spec.rotation.generatorRef") and reason in str(exc)
         else:
             raise AssertionError("refused")
+
+
+def test_a_rewrite_that_merges_a_generator_s_keys_is_refused() -> None:
+    kit = Kit({})
+    add_generator(kit, "SSHKey", "k", {"keyType": "ed25519"})
+    kit.add("ManagedSecret", "ssh", spec({"sourceRef": {"generatorRef": {"kind": "SSHKey", "name": "k"}},
+                                          "rewrite": [{"regexp": {"source": "^.*$", "target": "key"}}]}))
+    managedsecret.reconcile(kit.ctx, NS, "ssh")
+    cond = ready(kit, "ssh")
+    assert cond["reason"] == "InvalidSpec" and "spec.dataFrom[0].rewrite[0]" in cond["message"]
+    assert kit.api.stored("secrets", NS, "ssh") is None

@@ -54,7 +54,10 @@ def entry_data(index: int, entry: DataFrom, *, read: Read, find: Find, generate:
         raw = {key: to_bytes(read(RemoteRef(key=key), f"{field}.find")) for key in keys}
     else:
         assert entry.generator is not None
-        raw = generate(index, entry, final_key_names(entry, field))
+        try:
+            raw = generate(index, entry, final_key_names(entry, field))
+        except (KeyCollision, KeyShapeError) as exc:
+            raise TemporaryError("InvalidSpec", str(exc), None) from None
     conversion = entry.conversion if entry.conversion is not None or entry.find is None else "Default"
     try:
         return shape(raw, rewrites=entry.rewrite, conversion=conversion, decoding=entry.decoding, field_path=field)

@@ -32,6 +32,7 @@ from ..write.writer import Desired, WriteError, WriteOutcome, WriteResult, delet
 from .base import Event, Ready, TemporaryError, failure_verdict, jittered, provider_errors, store_errors
 from .datafrom import entry_data
 from .generated import kept_or_new
+from .sources import read_object
 from .status import patch_status, write_status
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ class _Pass:
         self.ctx.cache.set_watches((KIND, self.namespace, self.name), [
             (self.namespace, "Secret", target.name),
             *([(self.namespace, "ConfigMap", target.masked_configmap)] if target.masked_configmap else []),
+            *[(self.namespace, kind, name) for kind, name in (target.template.sources() if target.template else [])],
         ])
         if self.ctx.config.track_workloads:
             self.usage = self.ctx.cache.users_of(self.namespace, target.name)
@@ -184,7 +186,7 @@ class _Pass:
             not_after = expiry.certificate_expiry(raw)
             if not_after is not None:
                 self.expiries.append(expiry.Expiry(not_after, secret_key, "certificate"))
-        secret = desired_secret(self.body, spec, data)
+        secret = desired_secret(self.body, spec, data, self.template_sources(spec))
         outcome = write(self.ctx.api, self.ctx.cache, secret)
         masked = spec.target.masked_configmap
         if masked and outcome.result in (WriteResult.CREATED, WriteResult.UPDATED, WriteResult.UNCHANGED):
@@ -193,6 +195,16 @@ class _Pass:
             delete_if_ours(self.ctx.api, self.ctx.cache, "ConfigMap", self.namespace, f"{spec.target.name}-masked",
                            f"{KIND}/{self.name}")
         return secret, outcome
+
+    def template_sources(self, spec: ManagedSecretSpec) -> dict[tuple[str, str], dict[str, str]]:
+        """The keys of the ConfigMaps / Secrets ``templateFrom`` names, read in this object's namespace only."""
+        template = spec.target.template
+        sources: dict[tuple[str, str], dict[str, str]] = {}
+        for i, entry in enumerate(template.template_from if template else ()):
+            if entry.kind and (entry.kind, entry.name) not in sources:
+                where = f"spec.target.template.templateFrom[{i}].{'configMap' if entry.kind == 'ConfigMap' else 'secret'}"
+                sources[(entry.kind, entry.name)] = read_object(self.ctx, self.namespace, entry.kind, entry.name, where, False) or {}
+        return sources
 
     def synced(self, spec: ManagedSecretSpec, secret: Desired, outcome: WriteOutcome,
                rot: rotation.RotationPass | None) -> float | None:

@@ -95,11 +95,34 @@ class DataItem:
 
 
 @dataclass(frozen=True)
+class TemplateItem:
+    key: str
+    template_as: str = "Values"  # Values: the key's text is one template; KeysAndValues: it renders to YAML
+
+
+@dataclass(frozen=True)
+class TemplateFrom:
+    """One ``templateFrom`` entry: a ConfigMap's / Secret's keys of this namespace, or a literal."""
+
+    target: str = "Data"  # Data | Annotations | Labels
+    kind: str | None = None  # ConfigMap | Secret; None for a literal
+    name: str = ""
+    items: tuple[TemplateItem, ...] = ()
+    literal: str | None = None
+
+
+@dataclass(frozen=True)
 class Template:
     data: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     merge_policy: str = "Replace"
+    template_from: tuple[TemplateFrom, ...] = ()
+    engine_version: str = "v2"
+
+    def sources(self) -> list[tuple[str, str]]:
+        """(kind, name) of the ConfigMaps and Secrets ``templateFrom`` reads (in the object's namespace)."""
+        return sorted({(t.kind, t.name) for t in self.template_from if t.kind})
 
 
 @dataclass(frozen=True)
@@ -260,12 +283,52 @@ def _parse_template(raw: Any) -> Template:
     policy = raw.get("mergePolicy", "Replace")
     if policy not in ("Replace", "Merge"):
         raise InvalidSpecError("spec.target.template.mergePolicy", f"must be Replace or Merge, not {policy!r}")
+    engine = str(raw.get("engineVersion") or "v2")
+    if engine != "v2":
+        raise InvalidSpecError("spec.target.template.engineVersion", f"only v2 (Go templates with Sprig functions) is supported, not {engine!r}")
+    template_from = tuple(_parse_template_from(item, f"spec.target.template.templateFrom[{i}]")
+                          for i, item in enumerate(raw.get("templateFrom") or []))
     return Template(
         data={str(k): str(v) for k, v in data.items()},
         labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
         annotations=annotations,
         merge_policy=policy,
+        template_from=template_from,
+        engine_version=engine,
     )
+
+
+def _parse_template_from(raw: Any, path: str) -> TemplateFrom:
+    if not isinstance(raw, Mapping):
+        raise InvalidSpecError(path, "must be an object")
+    target = str(raw.get("target") or "Data")
+    if target not in ("Data", "Annotations", "Labels"):
+        raise InvalidSpecError(f"{path}.target", f"must be Data, Annotations or Labels, not {target!r}")
+    sources = [k for k in ("configMap", "secret", "literal") if raw.get(k) is not None]
+    if len(sources) != 1:
+        raise InvalidSpecError(path, "set exactly one of configMap, secret or literal")
+    if sources[0] == "literal":
+        return TemplateFrom(target=target, literal=str(raw["literal"]))
+    ref = raw[sources[0]]
+    where = f"{path}.{sources[0]}"
+    if not isinstance(ref, Mapping):
+        raise InvalidSpecError(where, "must be an object")
+    name = _str(ref, "name", where, required=True) or ""
+    if not _DNS_NAME.match(name):
+        raise InvalidSpecError(f"{where}.name", f"{name!r} is not a valid name")
+    items: list[TemplateItem] = []
+    for j, item in enumerate(ref.get("items") or []):
+        if not isinstance(item, Mapping):
+            raise InvalidSpecError(f"{where}.items[{j}]", "must be an object")
+        key = _str(item, "key", f"{where}.items[{j}]", required=True) or ""
+        template_as = str(item.get("templateAs") or "Values")
+        if template_as not in ("Values", "KeysAndValues"):
+            raise InvalidSpecError(f"{where}.items[{j}].templateAs", f"must be Values or KeysAndValues, not {template_as!r}")
+        items.append(TemplateItem(key=key, template_as=template_as))
+    if not items:
+        raise InvalidSpecError(f"{where}.items", "name at least one key")
+    return TemplateFrom(target=target, kind="ConfigMap" if sources[0] == "configMap" else "Secret", name=name,
+                        items=tuple(items))
 
 
 def compile_regexp(pattern: str, path: str) -> re.Pattern[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import kopf
 
+from ..api.conditions import get_condition
 from ..api.resources import (
     CLUSTER_SECRET_STORE,
     CONFIG_BUNDLE,
@@ -32,6 +33,7 @@ from ..api.resources import (
     SECRETS,
     STORE_KINDS,
     SYNCED_KINDS,
+    VAULT_DYNAMIC_SECRET,
     VERSION,
     WORKLOAD_PLURALS,
 )
@@ -126,6 +128,14 @@ def _own_object_event(w: Watched, kind: str, table_name: str, event: Mapping[str
         w.enqueue(key, 0.0)
 
 
+def _dynamic_secret_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+    """A VaultDynamicSecret: as our other objects, plus a pass when its deletion starts (its finalizer
+    revokes the leases)."""
+    _own_object_event(w, "VaultDynamicSecret", "dynamic_secrets", event, body)
+    if event.get("type") != "DELETED" and (body.get("metadata") or {}).get("deletionTimestamp"):
+        w.enqueue(key_of("VaultDynamicSecret", body), 0.0, "delete")
+
+
 def _rotation_event(w: Watched, kind: str, plural: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
     """An immediate pass for a new rotate annotation; on first sight, a pass when a rotation is due."""
     if w.queue is None or event.get("type") == "DELETED":
@@ -210,7 +220,11 @@ def _generator_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapp
                  for (ns, name), obj in table.items()
                  if ns == key[1] and triggers.names_generator(obj.get("spec") or {}, kind, key[2])]
     if event.get("type") is None:
-        return  # the initial listing: not a change
+        # the initial listing is not a change: only users that were waiting for this generator
+        tables = {"ManagedSecret": cache.managed_secrets, "ConfigBundle": cache.bundles}
+        users = [u for u in users
+                 if (get_condition((tables[u[0]].get(u[1:]) or {}).get("status") or {}, "Ready") or {}).get("reason")
+                 == "GeneratorNotFound"]
     for user in users:
         w.enqueue(user, 0.5)
 
@@ -327,6 +341,9 @@ def register(registry: kopf.OperatorRegistry, w: Watched, *, track_workloads: bo
         on_index(GROUP, VERSION, plural, _index_into(w, table, _namespaced), f"{plural}-index")
         on_event(GROUP, VERSION, plural,
                  lambda event, body, _k=kind, _t=table, **_: _own_object_event(w, _k, _t, event, body), f"{plural}-event")
+    on_index(GROUP, VERSION, VAULT_DYNAMIC_SECRET, _index_into(w, "dynamic_secrets", _namespaced), f"{VAULT_DYNAMIC_SECRET}-index")
+    on_event(GROUP, VERSION, VAULT_DYNAMIC_SECRET, lambda event, body, **_: _dynamic_secret_event(w, event, body),
+             f"{VAULT_DYNAMIC_SECRET}-event")
     for plural, kind, table, table_key in ((SECRET_STORE, "SecretStore", "stores", _namespaced),
                                            (CLUSTER_SECRET_STORE, "ClusterSecretStore", "cluster_stores", _cluster_scoped)):
         on_index(GROUP, VERSION, plural, _index_into(w, table, table_key), f"{plural}-index")

@@ -67,7 +67,7 @@ def go_replace(pattern: re.Pattern[str], target: str, key: str) -> str:
 def transform_key(template: str, key: str, field_path: str) -> str:
     """The key template of ``rewrite[].transform`` applied to one key name (``{{ .value }}`` is the key).
 
-    The one place the template engine is called for key names (write/template.py renders it)."""
+    The one place the template engine is called for key names (write/template/ renders it)."""
     return render(template, {"value": key}, field=field_path)
 
 

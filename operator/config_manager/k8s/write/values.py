@@ -79,14 +79,3 @@ def spread(value: Any, prop: str | None, key: str, *, check_keys: bool = True) -
 def b64(data: Mapping[str, bytes]) -> dict[str, str]:
     """Secret ``data`` encoding."""
     return {k: base64.b64encode(v).decode() for k, v in data.items()}
-
-
-def text_values(data: Mapping[str, bytes]) -> dict[str, str]:
-    """Values as text for templates (undecodable bytes as base64)."""
-    out: dict[str, str] = {}
-    for k, v in data.items():
-        try:
-            out[k] = v.decode()
-        except UnicodeDecodeError:
-            out[k] = base64.b64encode(v).decode()
-    return out

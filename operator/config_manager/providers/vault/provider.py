@@ -33,6 +33,7 @@ from ..base import FindCriteria, SecretProvider, SecretValue
 from .auth import VaultAuth, auth_from_config
 from .errors import translate, translate_login
 from .kv import KVEngine, engine_for
+from .leases import VaultLeases
 from .values import decode_value, encode_value
 
 T = TypeVar("T")
@@ -361,6 +362,10 @@ class HashiCorpVaultSecrets(SecretProvider):
             raise ConfigurationError(
                 f"vault: mount '{self.mount_point}' runs KV {actual}, but the provider is configured for {self.version}"
             )
+
+    def leases(self) -> VaultLeases:
+        """Lease operations (dynamic secrets engines) with this provider's token, TLS and timeout."""
+        return VaultLeases(self._client, self._call)
 
     def close(self) -> None:
         try:
