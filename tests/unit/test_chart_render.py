@@ -37,6 +37,11 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     "replicas2": {"replicaCount": 2},
     "servicemonitor": {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}},
     "namespaced-ha": {"replicaCount": 3, "rbac": {"scope": "namespaced", "namespaces": ["team-a"]}},
+    "webhook-dashboards": {"webhook": {"enabled": True, "auth": {"secretName": "hook-auth", "hmacKey": "hmac"},
+                                       "tls": {"secretName": "hook-tls"},
+                                       "ingress": {"enabled": True, "className": "nginx", "host": "hooks.example.com",
+                                                   "tls": [{"hosts": ["hooks.example.com"], "secretName": "hooks-tls"}]}},
+                           "dashboards": {"enabled": True}},
 }
 
 
@@ -181,7 +186,7 @@ def test_probes_use_the_operators_health_endpoint(combination: tuple[str, list[d
         assert c[probe]["httpGet"] == {"path": "/healthz", "port": 8080}, probe
         assert c[probe]["periodSeconds"] > 0
     assert "--liveness=http://0.0.0.0:8080/healthz" in c["args"]
-    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["ports"][0] == {"name": "http", "containerPort": 8080, "protocol": "TCP"}
 
 
 def test_one_port_setting_moves_probes_server_and_metrics_together(helm: Path, tmp_path: Path) -> None:
@@ -406,7 +411,7 @@ def test_namespaced_replicas_keep_their_lease_in_the_release_namespace(helm: Pat
 
 def test_metrics_service_targets_the_metrics_port(combination: tuple[str, list[dict[str, Any]]]) -> None:
     _, objects = combination
-    service = the(objects, "Service")
+    service = the([o for o in objects if not o["metadata"]["name"].endswith("-webhook")], "Service")
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
     pod_labels = the(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
@@ -438,6 +443,9 @@ def test_service_monitor_scrapes_the_metrics_service(helm: Path, tmp_path: Path)
     ({"ha": {"peeringName": "config-manager"}}, "ha"),
     ({"leaderElection": {"leaseName": "Not A Name"}}, "leaseName"),
     ({"leaderElection": {"leaseDuration": 1}}, "leaseDuration"),
+    ({"webhook": {"maxBodyBytes": 10}}, "maxBodyBytes"),
+    ({"webhook": {"ingress": {"path": "events"}}}, "path"),
+    ({"expiry": {"warningLeadTime": "7d"}}, "warningLeadTime"),
 ])
 def test_values_schema_rejects_bad_values(helm: Path, tmp_path: Path, values: dict[str, Any], complaint: str) -> None:
     values_file = tmp_path / "values.json"
@@ -445,6 +453,71 @@ def test_values_schema_rejects_bad_values(helm: Path, tmp_path: Path, values: di
     result = run_helm(helm, "template", RELEASE, str(CHART), "-f", str(values_file), check=False)
     assert result.returncode != 0
     assert complaint in result.stderr, result.stderr
+
+
+# ------------------------------------------------------------------------------- webhook and dashboard
+
+def test_webhook_is_opt_in(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, {}, tmp_path)
+    assert not [o for o in objects if o["metadata"]["name"].endswith("-webhook")]
+    assert not by_kind(objects, "Ingress")
+    c = container(objects)
+    assert not [a for a in c["args"] if a.startswith("--webhook")]
+    assert "--expiry-warning=168h" in c["args"]
+    assert [p["name"] for p in c["ports"]] == ["http"]
+
+
+def test_webhook_service_ingress_and_credentials(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, COMBINATIONS["webhook-dashboards"], tmp_path)
+    c = container(objects)
+    port = next(p for p in c["ports"] if p["name"] == "webhook")
+    assert port["containerPort"] == 8443
+    args = c["args"]
+    assert "--webhook-address=0.0.0.0:8443" in args
+    assert "--webhook-token-file=/etc/config-manager/webhook-auth/token" in args  # tokenKey defaults to "token"
+    assert "--webhook-hmac-key-file=/etc/config-manager/webhook-auth/hmac" in args
+    assert "--webhook-tls-cert-file=/etc/config-manager/webhook-tls/tls.crt" in args
+    volumes = {v["name"]: v for v in the(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["webhook-auth"]["secret"] == {"secretName": "hook-auth", "defaultMode": 0o400}
+    assert volumes["webhook-tls"]["secret"]["secretName"] == "hook-tls"
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["webhook-auth"]["readOnly"] and mounts["webhook-tls"]["readOnly"]
+    service = next(s for s in by_kind(objects, "Service") if s["metadata"]["name"].endswith("-webhook"))
+    assert service["spec"]["ports"] == [{"name": "webhook", "port": 8443, "targetPort": "webhook", "protocol": "TCP"}]
+    ingress = the(objects, "Ingress")
+    rule = ingress["spec"]["rules"][0]
+    assert rule["host"] == "hooks.example.com" and ingress["spec"]["ingressClassName"] == "nginx"
+    assert rule["http"]["paths"][0]["path"] == "/events"
+    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": service["metadata"]["name"], "port": {"name": "webhook"}}
+    assert ingress["spec"]["tls"] == [{"hosts": ["hooks.example.com"], "secretName": "hooks-tls"}]
+
+
+@pytest.mark.parametrize("webhook, complaint", [
+    ({"enabled": True}, "webhook.auth.secretName"),
+    ({"enabled": True, "auth": {"secretName": "s", "tokenKey": "", "hmacKey": ""}}, "tokenKey or webhook.auth.hmacKey"),
+])
+def test_webhook_refuses_to_run_without_authentication(helm: Path, tmp_path: Path, webhook: dict[str, Any], complaint: str) -> None:
+    values_file = tmp_path / "values.json"
+    values_file.write_text(json.dumps({"webhook": webhook}))
+    result = run_helm(helm, "template", RELEASE, str(CHART), "-f", str(values_file), check=False)
+    assert result.returncode != 0 and complaint in result.stderr, result.stderr
+
+
+def test_dashboard_configmap_for_the_grafana_sidecar(helm: Path, tmp_path: Path) -> None:
+    assert not [o for o in by_kind(render(helm, {}, tmp_path), "ConfigMap") if o["metadata"]["name"].endswith("-dashboard")]
+    objects = render(helm, {"dashboards": {"enabled": True, "namespace": "monitoring",
+                                           "annotations": {"grafana_folder": "Platform"}}}, tmp_path)
+    cm = the(objects, "ConfigMap")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["namespace"] == "monitoring" and cm["metadata"]["annotations"] == {"grafana_folder": "Platform"}
+    dashboard = json.loads(cm["data"]["config-manager.json"])
+    assert dashboard == json.loads((CHART / "dashboards" / "config-manager.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    documented = (REPO / "docs" / "metrics.md").read_text()
+    for metric in ("configmanager_syncs_total", "configmanager_sync_errors_total", "configmanager_provider_request_duration_seconds",
+                   "configmanager_rotations_total", "configmanager_workload_restarts_total", "configmanager_workqueue_depth",
+                   "configmanager_secret_expiry_timestamp_seconds", "configmanager_webhook_requests_total"):
+        assert metric in exprs and metric in documented, metric
 
 
 def test_image_digest_pins_the_image(helm: Path, tmp_path: Path) -> None:

@@ -294,6 +294,26 @@ def test_status_summary_reads_statistics_from_status() -> None:
     assert (summary["ready"], summary["sources"], summary["keys"], summary["secretKeys"]) == ("Unknown", 3, 12, 2)
 
 
+def test_status_lists_what_expires_soon() -> None:
+    from datetime import datetime, timezone
+    from typing import Any
+
+    from config_manager.cli.kube import expiring
+
+    now = datetime(2026, 12, 2, 6, 0, tzinfo=timezone.utc)
+
+    def managed(name: str, expires: str | None) -> dict[str, Any]:
+        status: dict[str, Any] = {"expiresAt": expires, "expiry": {"key": "tls.crt", "source": "certificate"}} if expires else {}
+        return summarise({"kind": "ManagedSecret", "metadata": {"namespace": "app", "name": name}, "status": status})
+
+    rows = [managed("far", "2027-06-01T00:00:00Z"), managed("soon", "2026-12-02T09:00:00Z"),
+            managed("gone", "2026-12-01T00:00:00Z"), managed("none", None)]
+    found = expiring(rows, 7 * 86400, now)
+    assert [(s["name"], s["expiryKey"], s["expirySource"]) for _, s in found] == [
+        ("gone", "tls.crt", "certificate"), ("soon", "tls.crt", "certificate")]
+    assert found[1][0] == 3 * 3600
+
+
 def test_cluster_up_hands_over_to_the_devcluster_entry_point(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     import config_manager.devcluster.__main__ as devcluster_main
 

@@ -61,7 +61,7 @@ def test_cli_commands_named_in_the_docs_exist() -> None:
 def test_helm_values_named_in_the_docs_exist() -> None:
     values = yaml.safe_load((REPO / "charts" / "config-manager" / "values.yaml").read_text())
     for page in DOCS.rglob("*.md"):
-        for dotted in re.findall(r"`((?:rbac|metrics|ha|health|operator|image)\.[A-Za-z.]+)", page.read_text()):
+        for dotted in re.findall(r"`((?:rbac|metrics|ha|health|operator|image|webhook|dashboards|expiry)\.[A-Za-z.]+)", page.read_text()):
             node = values
             for part in dotted.split("."):
                 assert isinstance(node, dict) and part in node, f"{page.name}: {dotted}"

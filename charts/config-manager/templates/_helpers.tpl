@@ -106,7 +106,37 @@ election, logging. One argument per line, rendered as a YAML list.
 {{- end }}
 - --log-level={{ .Values.operator.logLevel }}
 - --log-format={{ .Values.operator.logFormat }}
+- --expiry-warning={{ .Values.expiry.warningLeadTime }}
+{{- if .Values.webhook.enabled }}
+- --webhook-address=0.0.0.0:{{ .Values.webhook.port }}
+{{- if .Values.webhook.auth.tokenKey }}
+- --webhook-token-file=/etc/config-manager/webhook-auth/{{ .Values.webhook.auth.tokenKey }}
+{{- end }}
+{{- if .Values.webhook.auth.hmacKey }}
+- --webhook-hmac-key-file=/etc/config-manager/webhook-auth/{{ .Values.webhook.auth.hmacKey }}
+{{- end }}
+{{- if .Values.webhook.tls.secretName }}
+- --webhook-tls-cert-file=/etc/config-manager/webhook-tls/tls.crt
+- --webhook-tls-key-file=/etc/config-manager/webhook-tls/tls.key
+{{- end }}
+- --webhook-max-body={{ int .Values.webhook.maxBodyBytes }}
+- --webhook-rate={{ .Values.webhook.rateLimit.perSecond }}
+- --webhook-burst={{ .Values.webhook.rateLimit.burst }}
+- --webhook-coalesce={{ .Values.webhook.coalesceSeconds }}
+{{- end }}
 {{- range .Values.operator.extraArgs }}
 - {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The webhook needs a Secret with at least one sender credential. */}}
+{{- define "config-manager.webhookChecked" -}}
+{{- if .Values.webhook.enabled }}
+{{- if not .Values.webhook.auth.secretName }}
+{{- fail "webhook.enabled needs webhook.auth.secretName: the Secret holding the bearer token and/or HMAC key senders present" }}
+{{- end }}
+{{- if not (or .Values.webhook.auth.tokenKey .Values.webhook.auth.hmacKey) }}
+{{- fail "webhook.enabled needs webhook.auth.tokenKey or webhook.auth.hmacKey: the receiver refuses to run without authentication" }}
+{{- end }}
 {{- end }}
 {{- end }}

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..k8s.api.resources import CONFIG_BUNDLE, GROUP, KIND_BY_PLURAL, MANAGED_SECRET, VERSION
 from . import output
-from .errors import CLUSTER, FAILED, CliError
+from .errors import CLUSTER, FAILED, USAGE, CliError
 
 KINDS = {MANAGED_SECRET: KIND_BY_PLURAL[MANAGED_SECRET], CONFIG_BUNDLE: KIND_BY_PLURAL[CONFIG_BUNDLE]}
 
@@ -120,8 +120,39 @@ def summarise(obj: dict[str, Any]) -> dict[str, Any]:
             "rotations": rotation.get("count", 0),
             "lastRotation": rotation.get("lastRotationTime"),
             "nextRotation": rotation.get("nextRotationTime"),
+            "expiresAt": status.get("expiresAt"),
+            "expiryKey": (status.get("expiry") or {}).get("key", ""),
+            "expirySource": (status.get("expiry") or {}).get("source", ""),
         })
     return summary
+
+
+def expiring(summaries: list[dict[str, Any]], within: float, now: datetime) -> list[tuple[float, dict[str, Any]]]:
+    """(seconds left, summary) of the objects whose earliest expiry is within ``within`` seconds (or past),
+    soonest first."""
+    found: list[tuple[float, dict[str, Any]]] = []
+    for summary in summaries:
+        stamp = summary.get("expiresAt")
+        if not stamp:
+            continue
+        try:
+            left = (datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) - now).total_seconds()
+        except ValueError:
+            continue
+        if left <= within:
+            found.append((left, summary))
+    return sorted(found, key=lambda item: item[0])
+
+
+def _left(seconds: float) -> str:
+    """Time left as "3d", "5h", "12m", "40s", or "expired"."""
+    if seconds <= 0:
+        return "expired"
+    whole = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -159,12 +190,27 @@ def cmd_status(args: argparse.Namespace) -> int:
               str(s["keys"]), str(s["secretKeys"]), str(s["providerReads"])] for s in bundles],
             ["NAMESPACE", "NAME", "READY", "REASON", "SYNCED", "SOURCES", "KEYS", "SECRET-KEYS", "READS"],
         )
+    soon = expiring(secrets, _duration(args.expiring_within), now)
+    if soon:
+        print()
+        print(f"EXPIRING WITHIN {args.expiring_within}")
+        output.table([[s["namespace"], s["name"], s["expiryKey"], s["expirySource"], s["expiresAt"], _left(left)]
+                      for left, s in soon], ["NAMESPACE", "NAME", "KEY", "SOURCE", "EXPIRES", "IN"])
     not_ready = [s for s in summaries if s["ready"] != "True"]
     if not_ready and args.verbose:
         print()
         for s in not_ready:
             print(f"{s['kind']} {s['namespace']}/{s['name']}: {s['reason'] or 'no Ready condition yet'}: {s['message']}")
     return 0
+
+
+def _duration(text: str) -> float:
+    from ..k8s.spec.durations import parse_duration
+
+    try:
+        return parse_duration(text, "--expiring-within")
+    except ValueError as exc:
+        raise CliError(str(exc), USAGE) from None
 
 
 def _current_namespace(args: argparse.Namespace) -> str:
@@ -227,6 +273,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--context", default=None, help="kubeconfig context")
     p.add_argument("-o", "--output", choices=["table", "json"], default="table")
     p.add_argument("-v", "--verbose", action="store_true", help="explain every object that is not Ready")
+    p.add_argument("--expiring-within", default="168h", metavar="DURATION",
+                   help="list ManagedSecrets whose earliest value expiry (status.expiresAt) is this close (default 168h)")
     p.set_defaults(func=cmd_status)
 
     op = subparsers.add_parser("operator", help="run the operator")

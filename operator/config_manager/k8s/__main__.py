@@ -3,7 +3,9 @@
 Flags: ``--namespace NS`` (repeatable) or ``--all-namespaces``; ``--leader-election`` (with
 ``--leader-election-namespace`` / ``--leader-election-id``) for more than one replica, ``--standalone``
 (the default: this process always reconciles); ``--liveness URL`` (serves /healthz and Prometheus
-/metrics on that address); ``--log-level``, ``--log-format text|json``; tuning flags map onto
+/metrics on that address); ``--webhook-address HOST:PORT`` with ``--webhook-token-file`` and/or
+``--webhook-hmac-key-file`` (the change-event receiver, ``webhook``); ``--expiry-warning`` (lead time of
+``SecretNearExpiry``); ``--log-level``, ``--log-format text|json``; tuning flags map onto
 ``config.OperatorConfig`` (which holds every default). The kubeconfig comes from ``$KUBECONFIG`` (or in-cluster configuration).
 """
 
@@ -17,9 +19,11 @@ import sys
 from typing import Any
 from urllib.parse import urlparse
 
+from ..errors import ConfigurationError
 from .app import Operator
 from .config import OperatorConfig
 from .logs import setup_logging
+from .spec.durations import parse_duration
 
 log = logging.getLogger("config_manager.k8s")
 DEFAULTS = OperatorConfig()
@@ -59,7 +63,29 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
     parser.add_argument("--no-workload-tracking", action="store_true", help="do not watch Pods/Deployments for usage")
     parser.add_argument("--rotation-interval-scale", type=float, default=DEFAULTS.rotation_interval_scale,
                         help="testing only: multiply rotation intervals (e.g. 0.1667 turns 1m into 10s)")
+    parser.add_argument("--expiry-warning", default=os.environ.get("CONFIG_MANAGER_EXPIRY_WARNING", "168h"),
+                        metavar="DURATION", help="post SecretNearExpiry this long before a value expires (default 168h = 7d)")
+    hook = parser.add_argument_group("change-event receiver (webhook)")
+    hook.add_argument("--webhook-address", default=os.environ.get("CONFIG_MANAGER_WEBHOOK_ADDRESS", DEFAULTS.webhook_address),
+                      metavar="HOST:PORT", help="serve POST /events here (off when empty)")
+    hook.add_argument("--webhook-token-file", default=DEFAULTS.webhook_token_file, metavar="PATH",
+                      help="file with the bearer token (mounted from a Secret)")
+    hook.add_argument("--webhook-hmac-key-file", default=DEFAULTS.webhook_hmac_key_file, metavar="PATH",
+                      help="file with the HMAC-SHA256 key for X-Signature-256 (mounted from a Secret)")
+    hook.add_argument("--webhook-tls-cert-file", default=DEFAULTS.webhook_tls_cert_file, metavar="PATH")
+    hook.add_argument("--webhook-tls-key-file", default=DEFAULTS.webhook_tls_key_file, metavar="PATH")
+    hook.add_argument("--webhook-max-body", type=int, default=DEFAULTS.webhook_max_body, metavar="BYTES")
+    hook.add_argument("--webhook-rate", type=float, default=DEFAULTS.webhook_rate, help="authenticated requests per second")
+    hook.add_argument("--webhook-burst", type=float, default=DEFAULTS.webhook_burst)
+    hook.add_argument("--webhook-coalesce", type=float, default=DEFAULTS.webhook_coalesce, metavar="SECONDS",
+                      help="repeats of one change within this window cost one refresh")
     args = parser.parse_args(argv)
+    if args.webhook_address and not (args.webhook_token_file or args.webhook_hmac_key_file):
+        parser.error("--webhook-address needs --webhook-token-file or --webhook-hmac-key-file")
+    try:
+        expiry_warning = parse_duration(args.expiry_warning, "--expiry-warning")
+    except ConfigurationError as exc:
+        parser.error(str(exc))
     if args.leader_election and not 0 < args.lease_renew_period < args.lease_duration:
         parser.error("--lease-renew-period must be positive and shorter than --lease-duration")
     config = OperatorConfig(
@@ -80,6 +106,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
         lease_renew_period=args.lease_renew_period,
         lease_retry_period=args.lease_retry_period,
         rotation_interval_scale=args.rotation_interval_scale if args.rotation_interval_scale > 0 else 1.0,
+        expiry_warning=expiry_warning,
+        webhook_address=args.webhook_address,
+        webhook_token_file=args.webhook_token_file,
+        webhook_hmac_key_file=args.webhook_hmac_key_file,
+        webhook_tls_cert_file=args.webhook_tls_cert_file,
+        webhook_tls_key_file=args.webhook_tls_key_file,
+        webhook_max_body=max(1024, args.webhook_max_body),
+        webhook_rate=max(0.1, args.webhook_rate),
+        webhook_burst=max(1.0, args.webhook_burst),
+        webhook_coalesce=max(0.0, args.webhook_coalesce),
     )
     return args, config
 

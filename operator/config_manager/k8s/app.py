@@ -16,10 +16,13 @@ from typing import Any
 
 import kopf
 
-from . import metrics
+from ..errors import ConfigurationError
+from ..providers import registry
+from . import expiry, metrics
 from .api.client import KubeApi
 from .api.events import EventRecorder
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
+from .api.resources import GROUP, MANAGED_SECRET, VERSION
 from .config import OperatorConfig
 from .context import Context
 from .reconcile import clustermanagedsecret, configbundle, managedsecret, pushsecret, secretstore, vaultdynamicsecret
@@ -31,8 +34,21 @@ from .watch.handlers import Watched, register
 from .watch.kopf_settings import configure_kopf
 from .watch.triggers import Key
 from .watch.workqueue import WorkQueue
+from .webhook.server import Receiver
+from .webhook.targets import ChangeTargets
 
 log = logging.getLogger(__name__)
+
+
+def azure_key_of(name: str) -> str:
+    """Our key for an Azure Key Vault secret name (the Azure provider's reversible mapping), through the
+    registry; the name itself when the Azure extra is not installed."""
+    try:
+        factory = registry.get_factory("azure")
+    except ConfigurationError:
+        return name
+    key_of = getattr(factory, "key_for_name", None)
+    return str(key_of(name)) if callable(key_of) else name
 
 
 class Operator:
@@ -42,10 +58,13 @@ class Operator:
         self.config = config
         self.watched = Watched()
         self.elector: LeaderElector | None = None
+        self.receiver: Receiver | None = None
         self.registry = kopf.OperatorRegistry()
         kopf.on.login(registry=self.registry)(kopf.login_via_client)  # kubeconfig or in-cluster, as kopf's default
         register(self.registry, self.watched, track_workloads=config.track_workloads)
         kinds.register(self.registry, self.watched)  # PushSecret, ClusterManagedSecret
+        # the expiry gauge follows status from the watch (so it is complete right after a restart)
+        kopf.on.event(GROUP, VERSION, MANAGED_SECRET, id="managedsecrets-expiry", registry=self.registry)(self._expiry_event)
         kopf.on.startup(registry=self.registry)(self.startup)
         kopf.on.cleanup(registry=self.registry)(self.cleanup)
 
@@ -60,6 +79,15 @@ class Operator:
     @property
     def is_leader(self) -> bool:
         return self.elector is None or self.elector.is_leader
+
+    @staticmethod
+    def _expiry_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        if event.get("type") == "DELETED":
+            expiry.forget(namespace, "ManagedSecret", name)
+        else:
+            expiry.gauge_from_status(namespace, "ManagedSecret", name, body.get("status"))
 
     def dispatch(self, key: Key, reason: str) -> float | None:
         """Run the reconcile for ``key`` (called on a worker thread)."""
@@ -114,6 +142,10 @@ class Operator:
         queue = WorkQueue(self.dispatch, workers=config.workers)
         self.watched.ctx, self.watched.queue, self.watched.known = ctx, queue, set()
         self._watch_metrics(ctx, queue)
+        if config.webhook_address:
+            self.receiver = Receiver(config, ChangeTargets(ctx.cache, ctx.providers, lambda key: queue.add(key, 0.0, "changed"),
+                                                           azure_key_of=azure_key_of))
+            await self.receiver.start()
         if config.leader_election:
             lease = LeaseSettings(
                 namespace=config.leader_election_namespace or default_namespace(),
@@ -136,6 +168,8 @@ class Operator:
 
     async def cleanup(self, **_: Any) -> None:
         queue = self.queue
+        if self.receiver is not None:
+            await self.receiver.stop()
         if self.elector is not None:
             # stop taking work, let running reconciles finish, then hand the Lease over
             await self.elector.shutdown(before_release=(lambda: queue.drain(10.0)) if queue is not None else None)

@@ -49,3 +49,24 @@ class OperatorConfig:
     """Seconds between a standby's looks at the Lease."""
     rotation_interval_scale: float = 1.0
     """Testing only: rotation intervals are multiplied by this (the CRD admits no interval under 1m)."""
+    expiry_warning: float = 7 * 86400.0
+    """Seconds before a value's expiry (store-reported or a certificate's notAfter) that the Warning Event
+    ``SecretNearExpiry`` is posted (once per expiry)."""
+    webhook_address: str = ""
+    """``host:port`` of the change-event receiver (``webhook``); empty: no receiver."""
+    webhook_token_file: str = ""
+    """File holding the bearer token senders present (mounted from a Secret; re-read when it changes)."""
+    webhook_hmac_key_file: str = ""
+    """File holding the HMAC-SHA256 key for ``X-Signature-256`` (mounted from a Secret)."""
+    webhook_tls_cert_file: str = ""
+    """PEM certificate (chain) of the receiver; empty: plain HTTP (behind a TLS-terminating Ingress)."""
+    webhook_tls_key_file: str = ""
+    """PEM private key of the receiver's certificate."""
+    webhook_max_body: int = 65536
+    """Largest request body in bytes (413 beyond)."""
+    webhook_rate: float = 20.0
+    """Authenticated requests per second admitted on average (429 beyond)."""
+    webhook_burst: float = 40.0
+    """Authenticated requests admitted at once before the rate applies."""
+    webhook_coalesce: float = 0.5
+    """Seconds a change signal waits for repeats of itself before its objects are refreshed once."""

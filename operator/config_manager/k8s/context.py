@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..providers import SecretProvider
+from . import expiry
 from .api.client import KubeApi
 from .api.events import EventRecorder
 from .config import OperatorConfig
@@ -127,6 +128,7 @@ class Context:
     def forget(self, kind: str, namespace: str, name: str) -> None:
         with self.lock:
             self.stats.pop((kind, namespace, name), None)
+        expiry.forget(namespace, kind, name)
         if kind == "ManagedSecret":
             self.generated.forget(namespace, name)
 

@@ -4,7 +4,9 @@ Why one module: the names, help texts and label sets are the operator's monitori
 docs/metrics.md); keeping them together makes it easy to see that no label carries a namespace, an
 object name, a remote key or anything derived from a value (cardinality, and no secret in a label).
 Label values are taken from small fixed sets: kinds of our resources, provider types, operation names,
-and the ``reason`` strings of Ready conditions that the code itself chooses.
+and the ``reason`` strings of Ready conditions that the code itself chooses. The one exception, asked
+for by users of every peer, is ``SECRET_EXPIRY``: one series per object that has an expiry (namespace,
+kind, name — never a key or value).
 
 Other modules record through the helpers below (``record_sync``, ``provider_call``, ...) or increment the
 counters directly (``ROTATIONS``, ``WORKLOAD_RESTARTS`` for the rotation engine).
@@ -87,6 +89,25 @@ LEADER_TRANSITIONS = Counter(
 
 #: Items waiting in the work queue (due now or later).
 QUEUE_DEPTH = Gauge("configmanager_workqueue_depth", "Keys scheduled in the operator's work queue")
+
+#: Requests to the change-event receiver, by HTTP status code (202 accepted, 401/403/413/415/400 refused, 429).
+WEBHOOK_REQUESTS = Counter(
+    "configmanager_webhook_requests_total", "Requests to the change-event receiver, by HTTP status code", ["code"],
+)
+
+#: Objects enqueued for a fresh read because a change event named a key they use.
+WEBHOOK_REFRESHES = Counter(
+    "configmanager_webhook_refreshes_total", "Objects refreshed because a change event named a key they read",
+)
+
+#: The earliest expiry among an object's values (store-reported expiry, certificates' notAfter), as a Unix
+#: time. The one metric with object labels (namespace, kind, name): one series per object that has an
+#: expiry, removed when it has none or is deleted. Kubernetes labels of the object are not copied.
+SECRET_EXPIRY = Gauge(
+    "configmanager_secret_expiry_timestamp_seconds",
+    "Earliest expiry (Unix time) among the values an object synced, per object",
+    ["namespace", "kind", "name"],
+)
 
 RESULTS = ("success", "error")
 MANAGED_KINDS = ("ManagedSecret", "ConfigBundle", "SecretStore", "ClusterSecretStore", "PushSecret", "ClusterManagedSecret")

@@ -19,7 +19,7 @@ from typing import Any
 
 from ...errors import SecretNotFoundError
 from ...providers import FindCriteria
-from .. import metrics
+from .. import expiry, metrics
 from ..api.conditions import get_condition, now_iso, set_condition
 from ..context import Context
 from ..logs import REDACTOR
@@ -42,8 +42,10 @@ KIND = "ManagedSecret"
 REPORTED = (TemporaryError, InvalidSpecError, WriteError)
 
 
-def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *, fresh: bool) -> tuple[dict[str, bytes], int, str]:
-    """Read every remote reference. Returns (data, provider reads made, store key)."""
+def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *, fresh: bool,
+               expiries: list[expiry.Expiry] | None = None) -> tuple[dict[str, bytes], int, str]:
+    """Read every remote reference. Returns (data, provider reads made, store key); the expiry each store
+    reports for a value is appended to ``expiries``."""
     namespace = str(body["metadata"]["namespace"])
     with store_errors("", delay=None):
         store = resolve_store(spec.store, namespace, ctx.cache)
@@ -74,6 +76,8 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
                 raise
             reads += fetched
             REDACTOR.add(value.value)
+            if expiries is not None and value.expires_at is not None:
+                expiries.append(expiry.Expiry(value.expires_at, ref.key, "store"))
             return value.value
 
     def find(criteria: FindCriteria, field: str) -> list[str]:
@@ -152,6 +156,8 @@ class _Pass:
         self.forced = force_sync_pending(body)
         self.usage: list[tuple[str, str]] | None = None
         self.extra: dict[str, Any] = {}
+        self.expiries: list[expiry.Expiry] = []
+        self.expiry: expiry.ExpiryVerdict | None = None
 
     def run(self, reason: str) -> float | None:
         try:
@@ -170,11 +176,13 @@ class _Pass:
             self.usage = self.ctx.cache.users_of(self.namespace, target.name)
         self.extra["binding"] = {"name": target.name}
         if reason == "usage" and get_condition(self.status, "Ready") is not None and not self.forced:
+            self.observe_expiry(expiry.from_status(self.status))
             self.finish(None, None)  # only the workloads using the Secret changed
             return self.refresh(spec)
         if self.settled(spec):
+            wake = self.observe_expiry(expiry.from_status(self.status))
             self.finish(None, None)  # refreshPolicy OnChange / CreatedOnce: synced, and nothing asks for more
-            return None
+            return wake
         rot: rotation.RotationPass | None = None
         try:
             rot = rotation.before_sync(self.ctx, self.body, spec, self.status,  # rotation hook: intent + store write-back
@@ -196,8 +204,12 @@ class _Pass:
 
     def sync(self, spec: ManagedSecretSpec) -> tuple[Desired, WriteOutcome]:
         """Fetch, write the Secret (and the masked ConfigMap view). Raises the REPORTED failures."""
-        data, reads, _store = fetch_data(self.ctx, self.body, spec, fresh=self.forced)
+        data, reads, _store = fetch_data(self.ctx, self.body, spec, fresh=self.forced, expiries=self.expiries)
         self.stats.read(reads, self.now)
+        for secret_key, raw in data.items():
+            not_after = expiry.certificate_expiry(raw)
+            if not_after is not None:
+                self.expiries.append(expiry.Expiry(not_after, secret_key, "certificate"))
         secret = desired_secret(self.body, spec, data, self.template_sources(spec))
         outcome = write(self.ctx.api, self.ctx.cache, secret)
         masked = spec.target.masked_configmap
@@ -231,6 +243,7 @@ class _Pass:
             self.finish(("True", "SecretSynced", f"values read from the store; {outcome.detail}"), None)
             return self.refresh(spec)
         written = outcome.result in (WriteResult.CREATED, WriteResult.UPDATED)
+        wake = self.observe_expiry(expiry.earliest(self.expiries))
         self.extra["syncedResourceVersion"] = outcome.resource_version
         if written or self.forced or not self.status.get("refreshTime"):
             self.extra["refreshTime"] = self.now
@@ -246,7 +259,15 @@ class _Pass:
         self.finish(("True", "SecretSynced", f"Secret {target!r} is in sync"), event, force_write=written)
         if rot is not None:
             rotation.after_status(self.ctx, rot, self.body)  # rotation hook: Events, notification
-        return self.refresh(spec)
+        refresh = self.refresh(spec)
+        return wake if refresh is None or (wake is not None and wake < refresh) else refresh
+
+    def observe_expiry(self, earliest: expiry.Expiry | None) -> float | None:
+        """The expiry verdict for status, gauge and Event (``finish`` applies it); returns the seconds
+        until a SecretNearExpiry warning falls due, for the next pass."""
+        self.expiry = expiry.observe(self.namespace, KIND, self.name, earliest, previous=self.status,
+                                     lead=self.ctx.config.expiry_warning)
+        return None if self.expiry.wake_in is None else max(1.0, self.expiry.wake_in)
 
     def settled(self, spec: ManagedSecretSpec) -> bool:
         """refreshPolicy OnChange / CreatedOnce: True when this object was synced before (for OnChange: at
@@ -287,10 +308,12 @@ class _Pass:
         if self.force_value is not None:
             desired["forceSync"] = self.force_value
         desired.update(self.extra)
+        if self.expiry is not None:
+            expiry.apply(desired, self.expiry)
         desired["access"] = self.access(next_retry if ready is not None and ready[0] == "False" else None)
         write_status(self.ctx, KIND, self.body, desired, current=self.status, stats=self.stats,
                      force_write=force_write, on_write={"refreshTime": self.now} if force_write else None)
-        for ev in (event, unused_event):
+        for ev in (event, unused_event, self.expiry.event if self.expiry is not None else None):
             if ev is not None:
                 self.ctx.events.record(self.body, *ev)
 

@@ -84,6 +84,18 @@ class ProviderCache:
         with self._lock:
             self._drop_reads(store_key)
 
+    def invalidate_key(self, store_key: str, remote_key: str) -> int:
+        """Forget the cached answers for one remote key of a store (every version), so the next read goes
+        to the backend: the store said the key changed (``webhook``). A read in flight is dropped too —
+        it may have started before the change; its waiters still get its answer, later readers do not.
+        Returns how many answers were dropped."""
+        with self._lock:
+            # the key's own answers, and the store's find listings (a new key may now be selected)
+            keys = [k for k in self._flights if k[0] == store_key and k[1] in (remote_key, "\x00find")]
+            for key in keys:
+                del self._flights[key]
+            return len(keys)
+
     def _drop_reads(self, store_key: str) -> None:
         for key in [k for k in self._flights if k[0] == store_key]:
             if self._flights[key].done.is_set():

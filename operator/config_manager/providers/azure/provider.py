@@ -222,6 +222,12 @@ class AzureKeyVaultSecrets(SecretProvider):
         poller = self._call("recovering", key, name, lambda: self._client.begin_recover_deleted_secret(name))
         self._call("waiting for the recovery of", key, name, lambda: poller.wait(self.delete_wait_seconds))
 
+    @staticmethod
+    def key_for_name(name: str) -> str:
+        """Our key for an Azure secret name (the inverse of the name mapping), e.g. for a change event
+        that names the secret as Azure spells it."""
+        return names.decode(name)
+
     def list_deleted(self, prefix: str = "") -> builtins.list[str]:
         """Keys of soft-deleted secrets that can still be recovered or purged."""
         items = self._call("listing deleted secrets of", None, None, lambda: list(self._client.list_deleted_secrets()))
