@@ -157,8 +157,8 @@ class OperatorProcess:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
-CRD_NAMES = ("secretstores", "clustersecretstores", "managedsecrets", "configbundles", "passwords", "sshkeys", "uuids",
-             "vaultdynamicsecrets")
+CRD_NAMES = ("secretstores", "clustersecretstores", "managedsecrets", "configbundles", "pushsecrets", "clustermanagedsecrets",
+             "passwords", "sshkeys", "uuids", "vaultdynamicsecrets")
 
 
 def install_crds(cluster: Any) -> None:

@@ -162,8 +162,13 @@ def test_cluster_scope_token_can_do_the_operators_work_and_nothing_more(
         ("create", "events", "-n", "default"),
         ("watch", "pods", "--all-namespaces"),
         ("patch", "deployments.apps", "-n", "default"),                  # restarts after a rotation
+        ("update", "managedsecrets.configmanager.io", "-n", "default"),  # placed by a ClusterManagedSecret
+        ("patch", "pushsecrets.configmanager.io", "-n", "default"),      # its finalizer only
+        ("watch", "clustermanagedsecrets.configmanager.io"),
     ]
     refused = [
+        ("delete", "pushsecrets.configmanager.io", "-n", "default"),
+        ("patch", "clustermanagedsecrets.configmanager.io"),
         ("patch", "managedsecrets.configmanager.io", "-n", "default"),   # never the spec of our objects
         ("delete", "configbundles.configmanager.io", "-n", "default"),
         ("update", "secrets", "-n", "default"),

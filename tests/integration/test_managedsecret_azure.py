@@ -338,3 +338,27 @@ def test_find_by_tags_and_name_regexp_with_rewrite(kube: KubeApi, namespace: str
     counts = kv.requests()
     # one listing per find (tags come with it: no read of a secret that does not match), one read per key found
     assert counts.get("Client.NewListSecretPropertiesPager") == 2 and counts.get("Client.GetSecret") == 3, counts
+
+
+def test_push_secret_to_key_vault(
+        kube: KubeApi, namespace: str, op: OperatorProcess, kv: KeyVaultServer, vault: AzureKeyVaultSecrets) -> None:
+    """PushSecret through the Azure provider: a whole key and a property of a JSON value, a change pushed
+    again, and deletionPolicy Delete removing only what it wrote."""
+    ns, p = namespace, f"push-{uuid.uuid4().hex[:6]}"
+    service_principal_store(kube, kv, ns)
+    store_ready(kube, ns, "azure")
+    vault.set(f"{p}/existing", "theirs")
+    kube.create("secrets", ns, {"metadata": {"name": "src"}, "data": {"token": b64("az-tok-1"), "password": b64("az-pw-1")}})
+    kube.create("pushsecrets", ns, {"apiVersion": API, "kind": "PushSecret", "metadata": {"name": "push"}, "spec": {
+        "secretStoreRefs": [{"name": "azure"}], "selector": {"secret": {"name": "src"}}, "deletionPolicy": "Delete",
+        "data": [{"match": {"secretKey": "token", "remoteRef": {"remoteKey": f"{p}/token"}}},
+                 {"match": {"secretKey": "password", "remoteRef": {"remoteKey": f"{p}/db", "property": "password"}}}]}})
+    wait_for(lambda: condition(kube.get("pushsecrets", ns, "push")).get("reason") == "Pushed", timeout=60, what="pushed to Key Vault")
+    assert vault.get(f"{p}/token").value == "az-tok-1"
+    assert vault.get(f"{p}/db").value == {"password": "az-pw-1"}
+    kube.patch("secrets", ns, "src", {"data": {"token": b64("az-tok-2")}})
+    wait_for(lambda: vault.get(f"{p}/token").value == "az-tok-2", timeout=30, what="changed value pushed")
+    kube.delete("pushsecrets", ns, "push")
+    wait_for(lambda: kube.get("pushsecrets", ns, "push") is None, timeout=60, what="PushSecret gone after its finalizer")
+    assert not vault.exists(f"{p}/token") and not vault.exists(f"{p}/db")
+    assert vault.get(f"{p}/existing").value == "theirs"

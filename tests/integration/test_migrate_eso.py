@@ -36,6 +36,18 @@ def _eso_manifests(ns: str, server: VaultServer, path: str) -> list[dict[str, An
                                           "data": {"url": "postgres://{{ .user }}:{{ .password }}@db:5432/app"}}},
                   "data": [{"secretKey": "password", "remoteRef": {"key": path, "property": "password", "conversionStrategy": "Default"}}],
                   "dataFrom": [{"extract": {"key": path}}]}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "to-push", "namespace": ns},
+         "data": {"token": base64.b64encode(b"pushed-by-eso-manifest").decode()}},
+        {"apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret", "metadata": {"name": "push", "namespace": ns},
+         "spec": {"refreshInterval": "1h", "updatePolicy": "Replace", "deletionPolicy": "Delete",
+                  "secretStoreRefs": [{"name": "vault-backend", "kind": "SecretStore"}],
+                  "selector": {"secret": {"name": "to-push"}},
+                  "data": [{"conversionStrategy": "None", "match": {"secretKey": "token", "remoteRef": {"remoteKey": f"{path}-pushed", "property": "token"}}}]}},
+        {"apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret", "metadata": {"name": f"ces-{ns}"},
+         "spec": {"externalSecretName": "shared-db", "refreshTime": "1m", "namespaces": [ns],
+                  "externalSecretSpec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault-backend", "kind": "SecretStore"},
+                                         "target": {"name": "shared-db"},
+                                         "data": [{"secretKey": "password", "remoteRef": {"key": path, "property": "password"}}]}}},
     ]
 
 
@@ -43,7 +55,9 @@ def test_converted_eso_manifests_sync_from_vault(kube: KubeApi, namespace: str, 
                                                  vault_server: VaultServer, tmp_path: Any) -> None:
     ns, path = namespace, f"app/{uuid.uuid4().hex[:8]}"
     vault_server.admin.secrets.kv.v2.create_or_update_secret(path=path, secret={"user": "svc", "password": "eso-pw-1"}, mount_point="secret")
-    token = vault_server.create_token(["app-read"])
+    vault_server.write_policy("app-push", 'path "secret/data/app/*" { capabilities = ["create", "update", "read"] }\n'
+                                          'path "secret/metadata/app/*" { capabilities = ["read", "delete", "list"] }\n')
+    token = vault_server.create_token(["app-read", "app-push"])
     kube.create("secrets", ns, {"metadata": {"name": "vault-token"}, "data": {"token": base64.b64encode(token.encode()).decode()}})
     kube.create("secrets", ns, {"metadata": {"name": "vault-ca"}, "data": {"ca.crt": base64.b64encode(vault_server.ca_file.read_bytes()).decode()}})
     source = tmp_path / "eso.yaml"
@@ -53,15 +67,25 @@ def test_converted_eso_manifests_sync_from_vault(kube: KubeApi, namespace: str, 
     result = subprocess.run([str(configmanager), "migrate", "eso", "-f", str(source)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    assert "migrate: 2 of 2 documents written, 0 not converted" in result.stderr
+    assert "migrate: 5 of 5 documents written, 0 not converted" in result.stderr
     converted = tmp_path / "converted.yaml"
     converted.write_text(result.stdout)
     cluster.kubectl("apply", "-f", str(converted))
-
-    wait_ready(kube, ns, "db", timeout=60)
-    assert secret_data(kube, ns, "db-credentials") == {"url": "postgres://svc:eso-pw-1@db:5432/app"}
-    # re-applying the converted manifests changes nothing the operator wrote (what GitOps does every sync)
-    assert cluster.kubectl("diff", "-f", str(converted), check=False).returncode == 0
+    try:
+        wait_ready(kube, ns, "db", timeout=60)
+        assert secret_data(kube, ns, "db-credentials") == {"url": "postgres://svc:eso-pw-1@db:5432/app"}
+        # the PushSecret wrote to Vault; the ClusterExternalSecret became a ClusterManagedSecret whose
+        # ManagedSecret in the namespace synced
+        wait_ready(kube, ns, "push", plural="pushsecrets", reason="Pushed", timeout=60)
+        pushed = vault_server.admin.secrets.kv.v2.read_secret_version(path=f"{path}-pushed", mount_point="secret",
+                                                                       raise_on_deleted_version=True)["data"]["data"]
+        assert pushed == {"token": "pushed-by-eso-manifest"}
+        wait_ready(kube, ns, "shared-db", timeout=60)
+        assert secret_data(kube, ns, "shared-db") == {"password": "eso-pw-1"}
+        # re-applying the converted manifests changes nothing the operator wrote (what GitOps does every sync)
+        assert cluster.kubectl("diff", "-f", str(converted), check=False).returncode == 0
+    finally:
+        kube.delete("clustermanagedsecrets", None, f"ces-{ns}")
 
 
 def test_converted_find_rewrite_and_generators_sync(kube: KubeApi, namespace: str, cluster: Any, running_operator: OperatorProcess,

@@ -234,12 +234,18 @@ def test_cluster_scope_grants_exactly_what_the_operator_uses(helm: Path, tmp_pat
                    if allows(rules, v, "", resource)}
         assert granted == SECRET_VERBS, (resource, granted)
     # Our CRDs: read and watched; only their status is written.
-    for plural in ("managedsecrets", "configbundles", "secretstores", "clustersecretstores"):
+    for plural in ("configbundles", "secretstores", "clustersecretstores", "clustermanagedsecrets"):
         assert allows(rules, "watch", "configmanager.io", plural)
         assert allows(rules, "patch", "configmanager.io", f"{plural}/status")
         assert not allows(rules, "patch", "configmanager.io", plural), plural
         assert not allows(rules, "update", "configmanager.io", plural), plural
         assert not allows(rules, "delete", "configmanager.io", plural), plural
+    # ManagedSecrets are also placed by ClusterManagedSecrets (create / update / delete, never patch);
+    # PushSecrets are patched only for the finalizer of deletionPolicy Delete, never updated or deleted.
+    assert all(allows(rules, v, "configmanager.io", "managedsecrets") for v in ("watch", "create", "update", "delete"))
+    assert not allows(rules, "patch", "configmanager.io", "managedsecrets")
+    assert allows(rules, "patch", "configmanager.io", "pushsecrets") and allows(rules, "patch", "configmanager.io", "pushsecrets/status")
+    assert not allows(rules, "update", "configmanager.io", "pushsecrets") and not allows(rules, "delete", "configmanager.io", "pushsecrets")
     # VaultDynamicSecrets: patched for their lease-revoking finalizer (metadata), never updated or deleted.
     assert allows(rules, "watch", "configmanager.io", "vaultdynamicsecrets")
     assert allows(rules, "patch", "configmanager.io", "vaultdynamicsecrets/status")

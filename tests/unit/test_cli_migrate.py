@@ -135,10 +135,10 @@ def test_vault_jwt_and_userpass_auth_convert() -> None:
      "spec.provider.vault.auth.kubernetes.serviceAccountRef", "never lends its own identity"),
     ({"kind": "SecretStore", "metadata": {"name": "s", "namespace": "app"}, "spec": {"provider": {"azurekv": {"vaultUrl": "https://kv", "authSecretRef": {"clientCertificate": {"name": "c", "key": "c"}}}}}},
      "spec.provider.azurekv.authSecretRef.clientCertificate", "certificate credentials are not available"),
-    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"creationPolicy": "None"}}},
-     "spec.target.creationPolicy", "'None' is not available"),
-    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"deletionPolicy": "Merge"}}},
-     "spec.target.deletionPolicy", "'Merge' is not available"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"creationPolicy": "Sometimes"}}},
+     "spec.target.creationPolicy", "'Sometimes' is not available"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"deletionPolicy": "Purge"}}},
+     "spec.target.deletionPolicy", "'Purge' is not available"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "refreshInterval": "1s"}},
      "spec.refreshInterval", "below the minimum"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "refreshPolicy": "Sometimes"}},
@@ -165,8 +165,22 @@ def test_vault_jwt_and_userpass_auth_convert() -> None:
      "spec.somethingNew", "not available in config-manager"),
     ({"kind": "SecretStore", "metadata": {"name": "s", "namespace": "app"}, "spec": {"refreshInterval": 5, "provider": {"vault": {"server": "https://v", "auth": {"tokenSecretRef": {"name": "t", "key": "t"}}}}}},
      "spec.refreshInterval", "at most every 10s"),
-    ({"kind": "ClusterExternalSecret", "metadata": {"name": "c"}, "spec": {}}, "kind", "create one ManagedSecret per namespace"),
-    ({"kind": "PushSecret", "metadata": {"name": "p", "namespace": "app"}, "spec": {}}, "kind", "not available yet"),
+    ({"kind": "ClusterExternalSecret", "metadata": {"name": "c"}, "spec": {}}, "spec.externalSecretSpec", "required"),
+    ({"kind": "ClusterExternalSecret", "metadata": {"name": "c"}, "spec": {"externalSecretSpec": {"secretStoreRef": {"name": "s"}}}},
+     "spec.namespaceSelector", "set namespaceSelector or namespaces"),
+    ({"kind": "ClusterExternalSecret", "metadata": {"name": "c"}, "spec": {"namespaceSelectors": [{}, {}], "externalSecretSpec": {"secretStoreRef": {"name": "s"}}}},
+     "spec.namespaceSelectors", "several selectors"),
+    ({"kind": "ClusterExternalSecret", "metadata": {"name": "c"}, "spec": {"namespaces": ["a"], "externalSecretSpec": {"secretStoreRef": {"name": "s"}, "target": {"creationPolicy": "Sometimes"}}}},
+     "spec.externalSecretSpec.target.creationPolicy", "'Sometimes' is not available"),
+    ({"kind": "PushSecret", "metadata": {"name": "p", "namespace": "app"}, "spec": {}}, "spec.secretStoreRefs", "required"),
+    ({"kind": "PushSecret", "metadata": {"name": "p", "namespace": "app"}, "spec": {"secretStoreRefs": [{"labelSelector": {"matchLabels": {"a": "b"}}}]}},
+     "spec.secretStoreRefs[0].labelSelector", "stores chosen by label are not available"),
+    ({"kind": "PushSecret", "metadata": {"name": "p", "namespace": "app"}, "spec": {"selector": {"generatorRef": {"kind": "Password", "name": "p"}}}},
+     "spec.selector.generatorRef", "pushing a generated value is not available"),
+    ({"kind": "PushSecret", "metadata": {"name": "p", "namespace": "app"}, "spec": {"data": [{"match": {"remoteRef": {"remoteKey": "k"}}}]}},
+     "spec.data[0].match.secretKey", "pushing the whole Secret as one value is not available"),
+    ({"kind": "PushSecret", "metadata": {"name": "p", "namespace": "app"}, "spec": {"updatePolicy": "Sometimes"}},
+     "spec.updatePolicy", "'Sometimes' is not available"),
 ])
 def test_what_cannot_be_converted_is_refused_naming_the_field(doc: dict[str, Any], field: str, why: str) -> None:
     doc = {"apiVersion": "external-secrets.io/v1", **doc}
@@ -198,7 +212,7 @@ def test_the_command_writes_what_converts_passes_other_documents_through_and_exi
     assert code == 1
     docs = list(yaml.safe_load_all(out))
     assert [d["kind"] for d in docs] == ["SecretStore", "ManagedSecret", "ConfigMap"] and docs[2] == plain
-    assert "cannot convert: PushSecret app/p: kind: not available yet" in err
+    assert "cannot convert: PushSecret app/p: spec.secretStoreRefs: required" in err
     assert "migrate: 3 of 4 documents written, 1 not converted" in err
 
 
@@ -210,6 +224,49 @@ def test_exit_0_when_everything_converts_and_2_on_input_that_is_not_yaml(
     assert code == 0 and len(list(yaml.safe_load_all(out))) == 2
     code, out, err = _run(["migrate", "eso", "-f", "-"], "key: [unclosed", monkeypatch, capsys)
     assert code == 2 and out == "" and "not YAML" in err
+
+
+PUSH_SECRET: dict[str, Any] = {
+    "apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+    "metadata": {"name": "push", "namespace": "app"},
+    "spec": {"refreshInterval": "10m", "updatePolicy": "IfNotExists", "deletionPolicy": "Delete",
+             "secretStoreRefs": [{"name": "vault", "kind": "SecretStore"}],
+             "selector": {"secret": {"name": "generated"}},
+             "data": [{"conversionStrategy": "None", "match": {"secretKey": "password", "remoteRef": {"remoteKey": "app/db", "property": "password"}}}]},
+}
+
+
+def test_a_push_secret_converts_field_by_field() -> None:
+    out, report = convert(PUSH_SECRET)
+    assert report.problems == []
+    assert out == {"apiVersion": "configmanager.io/v1alpha1", "kind": "PushSecret", "metadata": {"name": "push", "namespace": "app"},
+                   "spec": {"refreshInterval": "10m", "secretStoreRefs": [{"name": "vault", "kind": "SecretStore"}],
+                            "selector": {"secret": {"name": "generated"}},
+                            "data": [{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "app/db", "property": "password"}}}],
+                            "updatePolicy": "IfNotExists", "deletionPolicy": "Delete"}}
+
+
+def test_a_cluster_external_secret_converts_to_a_cluster_managed_secret() -> None:
+    doc = {"apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret", "metadata": {"name": "shared"},
+           "spec": {"externalSecretName": "db", "refreshTime": "1m", "namespaceSelectors": [{"matchLabels": {"team": "a"}}],
+                    "namespaces": ["extra"], "externalSecretSpec": EXTERNAL_SECRET["spec"]}}
+    out, report = convert(doc)
+    assert report.problems == []
+    expected_inner, _ = convert(EXTERNAL_SECRET)
+    assert out["kind"] == "ClusterManagedSecret" and out["metadata"] == {"name": "shared"}
+    assert out["spec"] == {"managedSecretSpec": expected_inner["spec"], "managedSecretName": "db",
+                           "namespaceSelector": {"matchLabels": {"team": "a"}}, "namespaces": ["extra"]}
+    assert any(": spec.externalSecretSpec.target.template.engineVersion: " in n for n in report.notes), report.notes
+    assert any(": spec.refreshTime: " in n for n in report.notes)
+
+
+def test_creation_policy_none_and_deletion_policy_merge_convert() -> None:
+    base = {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}}
+    out, report = convert({**base, "spec": {"secretStoreRef": {"name": "s"}, "target": {"creationPolicy": "None"}}})
+    assert report.problems == [] and out["spec"]["target"] == {"creationPolicy": "None", "deletionPolicy": "Retain"}
+    assert any("written as Retain" in n for n in report.notes)
+    out, report = convert({**base, "spec": {"secretStoreRef": {"name": "s"}, "target": {"creationPolicy": "Merge", "deletionPolicy": "Merge"}}})
+    assert report.problems == [] and out["spec"]["target"] == {"creationPolicy": "Merge", "deletionPolicy": "Merge"}
 
 
 def test_templates_that_now_work_convert_without_problems() -> None:

@@ -22,6 +22,20 @@ served namespace in namespaced scope (so nothing outside those namespaces is gra
 - apiGroups: ["configmanager.io"]
   resources: ["managedsecrets/status", "configbundles/status", "secretstores/status"]
   verbs: ["patch"]
+# PushSecrets: watched like the others; patch only for our finalizer (deletionPolicy Delete:
+# k8s/reconcile/pushsecret.py), and their status.
+- apiGroups: ["configmanager.io"]
+  resources: ["pushsecrets"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["configmanager.io"]
+  resources: ["pushsecrets/status"]
+  verbs: ["patch"]
+# The ManagedSecrets a ClusterManagedSecret places in each selected namespace
+# (k8s/reconcile/clustermanagedsecret.py): created, replaced when they differ, deleted when a namespace
+# stops matching.
+- apiGroups: ["configmanager.io"]
+  resources: ["managedsecrets"]
+  verbs: ["create", "update", "delete"]
 # VaultDynamicSecrets hold a Vault lease each: watched like the others, and patched (metadata only) to
 # add and remove the finalizer that revokes the lease before the object goes
 # (k8s/reconcile/vaultdynamicsecret.py); their status is patched like the others'.
@@ -82,6 +96,13 @@ cluster-wide even when it serves a list of namespaces. They grant nothing on Sec
   verbs: ["get", "list", "watch"]
 - apiGroups: ["configmanager.io"]
   resources: ["clustersecretstores/status"]
+  verbs: ["patch"]
+# ClusterManagedSecrets: read and watched; only their status is written.
+- apiGroups: ["configmanager.io"]
+  resources: ["clustermanagedsecrets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["configmanager.io"]
+  resources: ["clustermanagedsecrets/status"]
   verbs: ["patch"]
 # Namespaces (names and labels): a ClusterSecretStore's conditions admit namespaces by name or label,
 # and kopf indexes namespaces before it runs any handler.

@@ -38,6 +38,9 @@ MIN_REFRESH_SECONDS = 5.0
 MIN_STORE_REFRESH_SECONDS = 10.0
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: ManagedSecret target policies (ESO's four and three; spec/managedsecret.py has the same lists).
+CREATION_POLICIES = ("Owner", "Merge", "Orphan", "None")
+DELETION_POLICIES = ("Delete", "Retain", "Merge")
 
 
 @dataclass
@@ -498,16 +501,23 @@ def convert_external_secret(doc: Mapping[str, Any], report: Report) -> dict[str,
     _copy_keys(target, out_target, "name", "immutable")
     creation = target.take("creationPolicy")
     if creation is not None:
-        if creation in ("Owner", "Merge", "Orphan"):
+        if creation in CREATION_POLICIES:
             out_target["creationPolicy"] = creation
         else:
-            report.problem("spec.target.creationPolicy", f"{creation!r} is not available (Owner, Merge, Orphan)")
+            report.problem("spec.target.creationPolicy", f"{creation!r} is not available ({', '.join(CREATION_POLICIES)})")
     deletion = target.take("deletionPolicy")
     if deletion is not None:
-        if deletion in ("Delete", "Retain"):
+        if deletion in DELETION_POLICIES:
             out_target["deletionPolicy"] = deletion
+            if deletion == "Merge" and creation in (None, "Owner"):
+                report.note("spec.target.deletionPolicy", "Merge: keys of a remote key gone from the store leave the Secret, as in ESO; "
+                            "here the Secret also stays when the ManagedSecret is deleted (ESO's owner reference would remove it)")
         else:
-            report.problem("spec.target.deletionPolicy", f"{deletion!r} is not available (Delete, Retain)")
+            report.problem("spec.target.deletionPolicy", f"{deletion!r} is not available ({', '.join(DELETION_POLICIES)})")
+    elif creation in ("Merge", "Orphan", "None"):
+        # ESO's default deletionPolicy is Retain; ours is Delete, which needs creationPolicy Owner
+        out_target["deletionPolicy"] = "Retain"
+        report.note("spec.target.deletionPolicy", f"unset (ESO: Retain); written as Retain, which creationPolicy {creation} needs here")
     template = target.take("template")
     if template is not None:
         out_target["template"] = _template(template, "spec.target.template", report)
@@ -532,10 +542,110 @@ def convert_external_secret(doc: Mapping[str, Any], report: Report) -> dict[str,
     return {"apiVersion": OURS, "kind": "ManagedSecret", "metadata": meta, "spec": out}
 
 
-NOT_AVAILABLE = {
-    "ClusterExternalSecret": "not available yet: create one ManagedSecret per namespace",
-    "PushSecret": "not available yet",
-}
+def _interval(value: Any, path: str, report: Report) -> str | None:
+    if value is None:
+        return None
+    seconds = _seconds(str(value))
+    if seconds is None:
+        report.problem(path, f"{value!r} is not a duration")
+    elif 0 < seconds < MIN_REFRESH_SECONDS:
+        report.problem(path, f"{value!r} is below the minimum of {MIN_REFRESH_SECONDS:g}s here")
+    return str(value)
+
+
+def convert_push_secret(doc: Mapping[str, Any], report: Report) -> dict[str, Any]:
+    """ESO's PushSecret (v1alpha1) to ours: the same field names; what we lack is named."""
+    spec = Fields(doc.get("spec"), "spec", report)
+    out: dict[str, Any] = {}
+    interval = _interval(spec.take("refreshInterval"), "spec.refreshInterval", report)
+    if interval is not None:
+        out["refreshInterval"] = interval
+    out["secretStoreRefs"] = []
+    for i, ref in enumerate(spec.take("secretStoreRefs") or []):
+        f = Fields(ref, f"spec.secretStoreRefs[{i}]", report)
+        entry: dict[str, Any] = {}
+        _copy_keys(f, entry, "name", "kind")
+        f.done({"labelSelector": "stores chosen by label are not available; name each store"})
+        out["secretStoreRefs"].append(entry)
+    selector = Fields(spec.take("selector"), "spec.selector", report)
+    secret = selector.take("secret")
+    if secret is not None:
+        sf = Fields(secret, "spec.selector.secret", report)
+        out["selector"] = {"secret": {}}
+        _copy_keys(sf, out["selector"]["secret"], "name")
+        sf.done({"selector": "a Secret chosen by labels is not available; name it"})
+    selector.done({"generatorRef": "pushing a generated value is not available; generate it into a Secret first"})
+    out["data"] = []
+    for i, item in enumerate(spec.take("data") or []):
+        f = Fields(item, f"spec.data[{i}]", report)
+        match = Fields(f.take("match"), f"spec.data[{i}].match", report)
+        secret_key = match.take("secretKey")
+        if secret_key is None:
+            report.problem(f"spec.data[{i}].match.secretKey", "pushing the whole Secret as one value is not available; map each key")
+        remote = Fields(match.take("remoteRef"), f"spec.data[{i}].match.remoteRef", report)
+        remote_out: dict[str, Any] = {}
+        _copy_keys(remote, remote_out, "remoteKey", "property")
+        remote.done()
+        match.done()
+        f.default("conversionStrategy", "None")
+        f.done({"metadata": "provider metadata on pushed values is not available"})
+        out["data"].append({"match": {"secretKey": secret_key, "remoteRef": remote_out}})
+    for name, values in (("updatePolicy", ("Replace", "IfNotExists")), ("deletionPolicy", ("Delete", "None"))):
+        value = spec.take(name)
+        if value is not None:
+            if value in values:
+                out[name] = value
+            else:
+                report.problem(f"spec.{name}", f"{value!r} is not available ({', '.join(values)})")
+    spec.done({"template": "templates on pushed values are not available"})
+    for name in ("secretStoreRefs", "selector", "data"):
+        if not out.get(name):
+            report.problem(f"spec.{name}", "required")
+    return {"apiVersion": OURS, "kind": "PushSecret", "metadata": dict(doc.get("metadata") or {}), "spec": out}
+
+
+def convert_cluster_external_secret(doc: Mapping[str, Any], report: Report) -> dict[str, Any]:
+    """ESO's ClusterExternalSecret to our ClusterManagedSecret; its ExternalSecret spec converted as one."""
+    spec = Fields(doc.get("spec"), "spec", report)
+    out: dict[str, Any] = {}
+    inner = Report(report.where)
+    external = spec.take("externalSecretSpec")
+    if not external:
+        report.problem("spec.externalSecretSpec", "required")
+    converted = convert_external_secret({"spec": external}, inner)
+    prefix = f"{report.where}: spec"
+    report.notes += [n.replace(prefix, f"{prefix}.externalSecretSpec", 1) for n in inner.notes]
+    report.problems += [p.replace(prefix, f"{prefix}.externalSecretSpec", 1) for p in inner.problems]
+    out["managedSecretSpec"] = converted["spec"]
+    name = spec.take("externalSecretName")
+    if name is not None:
+        out["managedSecretName"] = name
+    selector = spec.take("namespaceSelector")
+    selectors = spec.take("namespaceSelectors")
+    if selectors:
+        if selector is None and len(selectors) == 1:
+            selector = selectors[0]
+        else:
+            report.problem("spec.namespaceSelectors", "several selectors (any of which picks a namespace) are not available; "
+                           "use one namespaceSelector, or list the namespaces")
+    if selector is not None:
+        out["namespaceSelector"] = selector
+    namespaces = spec.take("namespaces")
+    if namespaces:
+        out["namespaces"] = namespaces
+    if spec.take("refreshTime") is not None:
+        report.note("spec.refreshTime", "namespaces are followed by watching them here; dropped")
+    metadata = spec.take("externalSecretMetadata")
+    if metadata:
+        report.problem("spec.externalSecretMetadata", "labels and annotations on the per-namespace objects are not available")
+    spec.done()
+    if "namespaceSelector" not in out and not out.get("namespaces"):
+        report.problem("spec.namespaceSelector", "set namespaceSelector or namespaces (required here)")
+    meta = {k: v for k, v in (doc.get("metadata") or {}).items() if k != "namespace"}
+    return {"apiVersion": OURS, "kind": "ClusterManagedSecret", "metadata": meta, "spec": out}
+
+
+NOT_AVAILABLE: dict[str, str] = {}
 
 
 def convert(doc: Any, *, admit_all: bool = False) -> tuple[Any, Report]:
@@ -562,6 +672,10 @@ def convert(doc: Any, *, admit_all: bool = False) -> tuple[Any, Report]:
         out = convert_store(doc, report, admit_all=admit_all)
     elif kind == "ExternalSecret":
         out = convert_external_secret(doc, report)
+    elif kind == "PushSecret":
+        out = convert_push_secret(doc, report)
+    elif kind == "ClusterExternalSecret":
+        out = convert_cluster_external_secret(doc, report)
     elif kind in GENERATOR_FIELDS and api_version.startswith(f"generators.{ESO_GROUP}/"):
         out = convert_generator(doc, report)
     else:
@@ -597,7 +711,8 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     mig = subparsers.add_parser("migrate", help="convert manifests of another operator to config-manager's")
     which = mig.add_subparsers(dest="source", metavar="SOURCE", required=True)
-    p = which.add_parser("eso", help="External Secrets Operator: SecretStore, ClusterSecretStore, ExternalSecret",
+    p = which.add_parser("eso", help="External Secrets Operator: SecretStore, ClusterSecretStore, ExternalSecret, "
+                         "ClusterExternalSecret, PushSecret",
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-f", "--file", required=True, help="a YAML file of ESO manifests, or - for stdin")
     p.add_argument("--admit-all-namespaces", action="store_true",

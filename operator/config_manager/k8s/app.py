@@ -25,9 +25,10 @@ from .api.leader import LeaderElector, LeaseSettings, default_identity, default_
 from .api.resources import GROUP, MANAGED_SECRET, VERSION
 from .config import OperatorConfig
 from .context import Context
-from .reconcile import configbundle, managedsecret, secretstore, vaultdynamicsecret
+from .reconcile import clustermanagedsecret, configbundle, managedsecret, pushsecret, secretstore, vaultdynamicsecret
 from .stores.backoff import Backoff
 from .stores.readcache import ProviderCache
+from .watch import kinds
 from .watch.cache import ClusterCache
 from .watch.handlers import Watched, register
 from .watch.kopf_settings import configure_kopf
@@ -61,6 +62,7 @@ class Operator:
         self.registry = kopf.OperatorRegistry()
         kopf.on.login(registry=self.registry)(kopf.login_via_client)  # kubeconfig or in-cluster, as kopf's default
         register(self.registry, self.watched, track_workloads=config.track_workloads)
+        kinds.register(self.registry, self.watched)  # PushSecret, ClusterManagedSecret
         # the expiry gauge follows status from the watch (so it is complete right after a restart)
         kopf.on.event(GROUP, VERSION, MANAGED_SECRET, id="managedsecrets-expiry", registry=self.registry)(self._expiry_event)
         kopf.on.startup(registry=self.registry)(self.startup)
@@ -98,6 +100,10 @@ class Operator:
             return configbundle.reconcile(ctx, namespace, name, reason=reason)
         if kind in ("SecretStore", "ClusterSecretStore"):
             return secretstore.reconcile(ctx, kind, namespace, name)
+        if kind == "PushSecret":
+            return pushsecret.reconcile(ctx, namespace, name, reason=reason)
+        if kind == "ClusterManagedSecret":
+            return clustermanagedsecret.reconcile(ctx, name)
         if kind == "VaultDynamicSecret":
             return vaultdynamicsecret.reconcile(ctx, namespace, name, reason=reason)
         return None
@@ -123,6 +129,8 @@ class Operator:
             "ConfigBundle": lambda: len(cache.bundles),
             "SecretStore": lambda: len(cache.stores),
             "ClusterSecretStore": lambda: len(cache.cluster_stores),
+            "PushSecret": lambda: len(cache.push_secrets),
+            "ClusterManagedSecret": lambda: len(cache.cluster_managed_secrets),
             "VaultDynamicSecret": lambda: len(cache.dynamic_secrets),
         })
         metrics.QUEUE_DEPTH.set_function(lambda: len(queue))

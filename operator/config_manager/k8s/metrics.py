@@ -110,7 +110,7 @@ SECRET_EXPIRY = Gauge(
 )
 
 RESULTS = ("success", "error")
-MANAGED_KINDS = ("ManagedSecret", "ConfigBundle", "SecretStore", "ClusterSecretStore")
+MANAGED_KINDS = ("ManagedSecret", "ConfigBundle", "SecretStore", "ClusterSecretStore", "PushSecret", "ClusterManagedSecret")
 
 
 def record_sync(kind: str, ready: tuple[str, str, str] | None) -> None:

@@ -20,7 +20,7 @@ from config_manager.providers import registry
 NS = "team"
 KEY = bytes(range(32))
 PLURALS = {"ManagedSecret": "managedsecrets", "ConfigBundle": "configbundles", "SecretStore": "secretstores",
-           "VaultDynamicSecret": "vaultdynamicsecrets"}
+           "PushSecret": "pushsecrets", "VaultDynamicSecret": "vaultdynamicsecrets"}
 
 
 class Kit:
@@ -52,14 +52,15 @@ class Kit:
 
     def _cache_table(self, kind: str) -> dict[Any, Any]:
         return {"ManagedSecret": self.cache.managed_secrets, "ConfigBundle": self.cache.bundles,
-                "SecretStore": self.cache.stores, "ClusterSecretStore": self.cache.cluster_stores}[kind]
+                "SecretStore": self.cache.stores, "ClusterSecretStore": self.cache.cluster_stores,
+                "PushSecret": self.cache.push_secrets}[kind]
 
     def sync_cache(self) -> None:
         """What the watches would do: the cache sees every Secret, ConfigMap and our objects as stored."""
         for (resource, _ns, _name), body in list(self.api.objects.items()):
             if resource in ("secrets", "configmaps"):
                 self.cache.put_object(body)
-            elif resource in ("managedsecrets", "configbundles"):
+            elif resource in ("managedsecrets", "configbundles", "pushsecrets"):
                 self.cache.update_body(resource, body)
 
     def status(self, kind: str, name: str) -> dict[str, Any]:

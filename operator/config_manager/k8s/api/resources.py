@@ -16,6 +16,8 @@ MANAGED_SECRET: Final = "managedsecrets"
 CONFIG_BUNDLE: Final = "configbundles"
 SECRET_STORE: Final = "secretstores"
 CLUSTER_SECRET_STORE: Final = "clustersecretstores"
+PUSH_SECRET: Final = "pushsecrets"
+CLUSTER_MANAGED_SECRET: Final = "clustermanagedsecrets"
 VAULT_DYNAMIC_SECRET: Final = "vaultdynamicsecrets"
 
 KIND_BY_PLURAL: Final = {
@@ -23,6 +25,8 @@ KIND_BY_PLURAL: Final = {
     CONFIG_BUNDLE: "ConfigBundle",
     SECRET_STORE: "SecretStore",
     CLUSTER_SECRET_STORE: "ClusterSecretStore",
+    PUSH_SECRET: "PushSecret",
+    CLUSTER_MANAGED_SECRET: "ClusterManagedSecret",
     VAULT_DYNAMIC_SECRET: "VaultDynamicSecret",
 }
 #: The generator kinds (values made by the operator, referenced from dataFrom[].sourceRef.generatorRef).
@@ -68,6 +72,10 @@ LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE: Final = "config-manager"
 LABEL_OWNER_KIND: Final = f"{GROUP}/owner-kind"
 LABEL_TIER: Final = f"{GROUP}/tier"
+LABEL_CLUSTER_MANAGED_SECRET: Final = f"{GROUP}/cluster-managed-secret"  # on the ManagedSecrets a ClusterManagedSecret made
+
+# Finalizers.
+FINALIZER_PUSH: Final = f"{GROUP}/pushsecret"  # a PushSecret with deletionPolicy Delete: remove what it pushed
 
 # Annotations.
 ANN_FORCE_SYNC: Final = f"{GROUP}/force-sync"

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ...errors import SecretNotFoundError
 from ...providers import FindCriteria
 from .. import expiry, metrics
 from ..api.conditions import get_condition, now_iso, set_condition
@@ -57,13 +58,22 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
     # the same key, an extract of it) share that read instead of reading it again.
     read_afresh: set[tuple[str, str | None]] = set()
 
+    # deletionPolicy Merge (as in External Secrets): a remote key that is gone is no error; its keys
+    # leave the Secret (only ours: the writer removes only keys it manages), the Secret itself stays
+    gone_ok = spec.target.deletion_policy == "Merge"
+
     def read(ref: RemoteRef, field: str) -> Any:
         nonlocal reads
         first = (ref.key, ref.version) not in read_afresh
         read_afresh.add((ref.key, ref.version))
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec),
                              refused=lambda message: InvalidSpecError(field, message)):
-            value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh and first)
+            try:
+                value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh and first)
+            except SecretNotFoundError:
+                if gone_ok:
+                    raise _Gone from None
+                raise
             reads += fetched
             REDACTOR.add(value.value)
             if expiries is not None and value.expires_at is not None:
@@ -87,13 +97,27 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
         return values
 
     for index, entry in enumerate(spec.data_from):
-        data.update(entry_data(index, entry, read=read, find=find, generate=generate,
-                               find_limit=ctx.config.max_find_results, where=where))
+        try:
+            data.update(entry_data(index, entry, read=read, find=find, generate=generate,
+                                   find_limit=ctx.config.max_find_results, where=where))
+        except _Gone:
+            continue  # deletionPolicy Merge: a remote key of this entry is gone, so are its keys
     for index, item in enumerate(spec.data):
-        value = read(item.remote, f"spec.data[{index}].remoteRef")
+        try:
+            value = read(item.remote, f"spec.data[{index}].remoteRef")
+        except _Gone:
+            continue
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec), refused=lambda m: InvalidSpecError("spec.data", m)):
-            data[item.secret_key] = to_bytes(extract_property(value, item.remote.property, item.remote.key))
+            try:
+                data[item.secret_key] = to_bytes(extract_property(value, item.remote.property, item.remote.key))
+            except SecretNotFoundError:
+                if not gone_ok:
+                    raise
     return data, reads, store.key
+
+
+class _Gone(Exception):
+    """A remote key that no longer exists, under deletionPolicy Merge (its keys leave the Secret)."""
 
 
 def _retry(ctx: Context, store_key: str, spec: ManagedSecretSpec) -> float:
@@ -144,7 +168,7 @@ class _Pass:
             return None
         target = spec.target
         self.ctx.cache.set_watches((KIND, self.namespace, self.name), [
-            (self.namespace, "Secret", target.name),
+            *([(self.namespace, "Secret", target.name)] if target.creation_policy != "None" else []),
             *([(self.namespace, "ConfigMap", target.masked_configmap)] if target.masked_configmap else []),
             *[(self.namespace, kind, name) for kind, name in (target.template.sources() if target.template else [])],
         ])
@@ -214,6 +238,9 @@ class _Pass:
         if outcome.result in (WriteResult.NOT_OWNED, WriteResult.TARGET_MISSING):
             reason = outcome.result.value
             self.finish(("False", reason, outcome.detail), ("Warning", reason, outcome.detail))
+            return self.refresh(spec)
+        if outcome.result is WriteResult.NOT_WRITTEN:  # creationPolicy None: the store was read, nothing written
+            self.finish(("True", "SecretSynced", f"values read from the store; {outcome.detail}"), None)
             return self.refresh(spec)
         written = outcome.result in (WriteResult.CREATED, WriteResult.UPDATED)
         wake = self.observe_expiry(expiry.earliest(self.expiries))

@@ -30,6 +30,12 @@ class InvalidSpecError(ConfigurationError):
 
 #: spec.refreshPolicy values, as in External Secrets.
 REFRESH_POLICIES = ("Periodic", "OnChange", "CreatedOnce")
+#: spec.target.creationPolicy: Owner creates and owns, Merge adds our keys to an existing Secret, Orphan
+#: creates without an owner reference, None never creates or updates the Secret (External Secrets' four).
+CREATION_POLICIES = ("Owner", "Merge", "Orphan", "None")
+#: spec.target.deletionPolicy: Delete (the Secret goes with this object), Retain (it stays), Merge (as
+#: Retain, and a remote key that is gone from the store removes its keys from the Secret, not the Secret).
+DELETION_POLICIES = ("Delete", "Retain", "Merge")
 
 
 @dataclass(frozen=True)
@@ -219,12 +225,14 @@ def parse_managed_secret(name: str, spec: Mapping[str, Any]) -> ManagedSecretSpe
         raise InvalidSpecError("spec.target.type", f"{secret_type} mints cluster credentials and cannot be managed")
     creation = _str(target_raw, "creationPolicy", "spec.target", default="Owner") or "Owner"
     deletion = _str(target_raw, "deletionPolicy", "spec.target", default="Delete") or "Delete"
-    if creation not in ("Owner", "Merge", "Orphan"):
-        raise InvalidSpecError("spec.target.creationPolicy", f"must be Owner, Merge or Orphan, not {creation!r}")
-    if deletion not in ("Delete", "Retain"):
-        raise InvalidSpecError("spec.target.deletionPolicy", f"must be Delete or Retain, not {deletion!r}")
+    if creation not in CREATION_POLICIES:
+        raise InvalidSpecError("spec.target.creationPolicy", f"must be one of {', '.join(CREATION_POLICIES)}, not {creation!r}")
+    if deletion not in DELETION_POLICIES:
+        raise InvalidSpecError("spec.target.deletionPolicy", f"must be one of {', '.join(DELETION_POLICIES)}, not {deletion!r}")
     if deletion == "Delete" and creation != "Owner":
         raise InvalidSpecError("spec.target.deletionPolicy", "Delete needs creationPolicy Owner")
+    if deletion == "Merge" and creation == "None":
+        raise InvalidSpecError("spec.target.deletionPolicy", "Merge cannot be combined with creationPolicy None (nothing is written)")
 
     template = _parse_template(template_raw) if template_raw is not None else None
     cm_raw = target_raw.get("configMap") or {}

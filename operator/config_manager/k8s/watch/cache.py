@@ -17,7 +17,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api.resources import ANN_DATA_HASH, ANN_MANAGED_KEYS, ANN_OWNER, GROUP, MANAGED_SECRET, VAULT_DYNAMIC_SECRET
+from ..api.resources import (
+    ANN_DATA_HASH,
+    ANN_MANAGED_KEYS,
+    ANN_OWNER,
+    GROUP,
+    MANAGED_SECRET,
+    PUSH_SECRET,
+    VAULT_DYNAMIC_SECRET,
+)
 from ..hashing import data_hash
 
 ObjKey = tuple[str, str]  # (namespace, name)
@@ -110,6 +118,8 @@ class ClusterCache:
     cluster_stores: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     managed_secrets: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
     bundles: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
+    push_secrets: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
+    cluster_managed_secrets: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     dynamic_secrets: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)  # VaultDynamicSecrets
     # (kind, namespace, name) -> body of a generator object (Password, SSHKey, UUID)
     generators: dict[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
@@ -126,7 +136,8 @@ class ClusterCache:
         """Replace our own object's cached body with a newer one (e.g. the answer to a status PATCH)."""
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        table = {MANAGED_SECRET: self.managed_secrets, VAULT_DYNAMIC_SECRET: self.dynamic_secrets}.get(plural, self.bundles)
+        table = {MANAGED_SECRET: self.managed_secrets, PUSH_SECRET: self.push_secrets,
+                 VAULT_DYNAMIC_SECRET: self.dynamic_secrets}.get(plural, self.bundles)
         with self.lock:
             current = table.get(key)
             if current is not None and (current.get("metadata") or {}).get("uid") != meta.get("uid"):

@@ -5,6 +5,7 @@ Rules:
   names us). A same-named object someone else owns is left untouched: ``NOT_OWNED``.
 - Merge: write only our keys into an existing object owned by someone else (``TARGET_MISSING`` when it
   does not exist); keys we stop managing are removed, keys of others are never touched.
+- None: nothing is created or updated (``NOT_WRITTEN``); the ManagedSecret still reads and reports.
 - Owner references only for creationPolicy Owner with deletionPolicy Delete, so the garbage collector
   deletes the Secret with its owner: deletion never waits for (or needs) the operator.
 - Before writing, the desired data hash and metadata hash are compared with the annotations of the cached
@@ -45,6 +46,7 @@ class WriteResult(enum.Enum):
     UNCHANGED = "Unchanged"
     NOT_OWNED = "NotOwned"
     TARGET_MISSING = "TargetMissing"
+    NOT_WRITTEN = "NotWritten"  # creationPolicy None
 
 
 class WriteError(Exception):
@@ -60,7 +62,7 @@ class Desired:
     name: str
     data: Mapping[str, str]  # Secret: base64 values; ConfigMap: text values
     owner: Mapping[str, Any]  # the owning object's body (apiVersion, kind, metadata.name/uid)
-    policy: str = "Owner"  # Owner | Merge | Orphan
+    policy: str = "Owner"  # Owner | Merge | Orphan | None
     owner_reference: bool = True
     type: str = "Opaque"
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -143,6 +145,9 @@ def up_to_date(info: ObjectInfo, desired: Desired) -> bool:
 def write(api: KubeApi, cache: ClusterCache, desired: Desired) -> WriteOutcome:
     """Bring the object in line with ``desired`` following the policy; at most one write request."""
     info = cache.get_object(desired.kind, desired.namespace, desired.name)
+    if desired.policy == "None":
+        return WriteOutcome(WriteResult.NOT_WRITTEN, info.resource_version if info is not None else None,
+                            detail=f"creationPolicy None: {desired.kind} {desired.name!r} is neither created nor updated")
     if info is None:
         if desired.policy == "Merge":
             return WriteOutcome(WriteResult.TARGET_MISSING, detail=f"{desired.kind} {desired.name!r} does not exist (creationPolicy Merge never creates it)")
