@@ -15,6 +15,7 @@ Reconciles run in worker threads; urllib3's pool is sized to the worker count, w
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -61,6 +62,31 @@ class KubeApi:
             k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
         configuration.connection_pool_maxsize = pool_size
         return cls(k8s_client.ApiClient(configuration))
+
+    # -- the informers' transport -----------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The apiserver's base URL (``https://host:port``)."""
+        return str(self._client.configuration.host).rstrip("/")
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """TLS settings of the configuration (CA, client certificate) for an asyncio HTTP client."""
+        conf = self._client.configuration
+        if not self.host.startswith("https"):
+            return False
+        ctx = ssl.create_default_context(cafile=conf.ssl_ca_cert) if conf.ssl_ca_cert else ssl.create_default_context()
+        if not conf.verify_ssl:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if conf.cert_file:
+            ctx.load_cert_chain(conf.cert_file, conf.key_file)
+        return ctx
+
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header as the configuration builds it now (tokens are refreshed by it)."""
+        bearer = self._client.configuration.auth_settings().get("BearerToken")
+        return {str(bearer["key"]): str(bearer["value"])} if bearer and bearer.get("value") else {}
 
     # -- accounting -----------------------------------------------------------------------------------
 

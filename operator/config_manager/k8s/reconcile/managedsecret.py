@@ -56,7 +56,8 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
         read_afresh.add((ref.key, ref.version))
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec),
                              refused=lambda message: InvalidSpecError(field, message)):
-            value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh and first)
+            value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh and first,
+                                                interval=max(0.0, spec.refresh_seconds))
             reads += fetched
             REDACTOR.add(value.value)
             return value.value

@@ -1,7 +1,9 @@
-"""In-memory state fed by kopf's watch streams, so a reconcile costs no GETs for what it only reads.
+"""In-memory state fed by the operator's informers, so a reconcile costs no GETs for what it only reads.
 
-kopf ``index`` handlers fill this cache during the initial listing (kopf holds every other handler until
-all indices are complete), and ``event`` handlers keep it current. Reconciles (worker threads) read it.
+The informers (``watch.informer``, wired in ``watch.handlers``) fill this cache with their first listing
+(the work queue starts only once every first listing is complete) and keep it current; reconciles
+(worker threads) read it. Secrets/ConfigMaps are only those we manage (our label) and those watched by
+name because we read them (``watch.targets``), not every object of the cluster.
 
 Secrets and ConfigMaps are kept as *projections*: name, resourceVersion, type, our labels and
 annotations, owner references, key names and a hash of the current data — never the values themselves
@@ -117,6 +119,7 @@ class ClusterCache:
     watchers: dict[tuple[str, str, str], set[tuple[str, str, str]]] = field(default_factory=lambda: defaultdict(set))
     _watching: dict[tuple[str, str, str], set[tuple[str, str, str]]] = field(default_factory=dict)
     _own_writes: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    watch_generation: int = 0  # bumped whenever ``watchers`` changes (``watch.targets`` follows it)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def update_body(self, plural: str, body: Mapping[str, Any]) -> None:
@@ -143,6 +146,12 @@ class ClusterCache:
                 self._own_writes[(info.kind, info.namespace, info.name)] = info.resource_version
         return info
 
+    def known_version(self, kind: str, namespace: str, name: str) -> str | None:
+        """The resourceVersion of the cached projection, or None (a watch event at it is not news)."""
+        with self.lock:
+            info = (self.secrets if kind == "Secret" else self.configmaps).get((namespace, name))
+            return info.resource_version if info is not None else None
+
     def is_own_write(self, info: ObjectInfo) -> bool:
         """True when ``info`` is the version our own last write produced (its watch event is an echo)."""
         with self.lock:
@@ -163,6 +172,8 @@ class ClusterCache:
         """Record that ``owner`` (kind, ns, name) must re-sync when any of ``objects`` changes."""
         new = set(objects)
         with self.lock:
+            if self._watching.get(owner, set()) != new:
+                self.watch_generation += 1
             for obj in self._watching.get(owner, set()) - new:
                 self.watchers[obj].discard(owner)
                 if not self.watchers[obj]:

@@ -143,6 +143,10 @@ def up_to_date(info: ObjectInfo, desired: Desired) -> bool:
 def write(api: KubeApi, cache: ClusterCache, desired: Desired) -> WriteOutcome:
     """Bring the object in line with ``desired`` following the policy; at most one write request."""
     info = cache.get_object(desired.kind, desired.namespace, desired.name)
+    if info is None and desired.policy == "Merge":
+        # an object without our label is cached only once its watch by name has listed it: ask
+        existing = api.get(_resource(desired.kind), desired.namespace, desired.name)
+        info = cache.put_object(existing) if existing is not None else None
     if info is None:
         if desired.policy == "Merge":
             return WriteOutcome(WriteResult.TARGET_MISSING, detail=f"{desired.kind} {desired.name!r} does not exist (creationPolicy Merge never creates it)")
