@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from config_manager.k8s.api.client import KubeApi
+from tests.helpers.cluster import ClusterInfo
 from tests.helpers.operator_process import OperatorProcess, make_local_store, wait_for
 from tests.integration.opkit import managed_secret, wait_ready
 
@@ -45,9 +46,9 @@ def writes(proc: OperatorProcess) -> dict[tuple[str, str], float]:
 
 
 def test_restart_over_3000_objects_syncs_a_new_one_and_writes_nothing_else(
-        kube: KubeApi, namespace: str, scoped_operator: OperatorProcess, cluster: object) -> None:
+        kube: KubeApi, namespace: str, scoped_operator: OperatorProcess, cluster: ClusterInfo) -> None:
     make_local_store(kube, namespace, values={f"k{i}": f"v{i}" for i in range(10)})
-    bulk = KubeApi.from_environment(str(getattr(cluster, "kubeconfig")), pool_size=16)
+    bulk = KubeApi.from_environment(str(cluster.kubeconfig), pool_size=16)
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda i: bulk.create("managedsecrets", namespace, managed_secret(f"m{i}", data={"k": f"k{i % 10}"})),
                       range(COUNT)))
