@@ -39,28 +39,37 @@ def _creates_it(owner_body: Mapping[str, Any] | None, kind: str, name: str) -> b
     return not (isinstance(target, Mapping) and target.get("creationPolicy") == "Merge")
 
 
+def wanted_one(cache: ClusterCache, ref: ObjectRef, body_of: Callable[[Owner], Mapping[str, Any] | None]) -> bool:
+    """Whether ``ref`` (namespace, kind, name) is to be watched by name now (see the module docstring)."""
+    namespace, kind, name = ref
+    owners = cache.interested(namespace, kind, name)
+    if not owners:
+        return False
+    info = cache.get_object(kind, namespace, name)
+    if info is not None and info.labels.get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE:
+        return False  # the labelled informer has it
+    if info is None and all(o[0] in SYNCED_KINDS and _creates_it(body_of(o), kind, name) for o in owners):
+        return False  # an output we create; once created it carries our label
+    return True
+
+
 def wanted(cache: ClusterCache, body_of: Callable[[Owner], Mapping[str, Any] | None]) -> set[ObjectRef]:
-    """The objects to watch by name now (see the module docstring)."""
+    """Every object to watch by name now (a full pass; ``NamedWatches`` follows changes incrementally)."""
     with cache.lock:
-        referenced = [(ref, set(owners)) for ref, owners in cache.watchers.items()]
-    out: set[ObjectRef] = set()
-    for ref, owners in referenced:
-        namespace, kind, name = ref
-        info = cache.get_object(kind, namespace, name)
-        if info is not None and info.labels.get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE:
-            continue  # the labelled informer has it
-        if info is None and owners and all(o[0] in SYNCED_KINDS and _creates_it(body_of(o), kind, name) for o in owners):
-            continue  # an output we create; once created it carries our label
-        out.add(ref)
-    return out
+        referenced = list(cache.watchers)
+    return {ref for ref in referenced if wanted_one(cache, ref, body_of)}
 
 
 class NamedWatches:
-    """One informer per wanted object, started and stopped as ``wanted`` changes."""
+    """One informer per wanted object, started and stopped as ``wanted`` changes.
+
+    Incremental: each round looks only at the objects whose watchers, presence or labels changed
+    (``ClusterCache.take_changed_refs``), so a burst of 10,000 new objects costs O(1) per object here;
+    a full pass runs every ``recheck`` seconds for what no change marks (an owner's policy edited)."""
 
     def __init__(self, transport: Transport, cache: ClusterCache, handler_for: Callable[[str], Handler],
                  body_of: Callable[[Owner], Mapping[str, Any] | None], *, interval: float = 0.5,
-                 recheck: float = 30.0) -> None:
+                 recheck: float = 300.0) -> None:
         self.transport = transport
         self.cache = cache
         self.handler_for = handler_for
@@ -68,26 +77,36 @@ class NamedWatches:
         self.interval = interval
         self.recheck = recheck
         self.informers: dict[ObjectRef, tuple[Informer, asyncio.Task[None]]] = {}
-        self._generation = -1
 
-    def update(self) -> list[Informer]:
-        """Start and stop informers to match ``wanted``; returns the ones started."""
-        self._generation = self.cache.watch_generation
-        want = wanted(self.cache, self.body_of)
-        for ref in [r for r in self.informers if r not in want]:
-            _, task = self.informers.pop(ref)
-            task.cancel()
-            namespace, kind, name = ref
-            info = self.cache.get_object(kind, namespace, name)
-            if info is not None and info.labels.get(LABEL_MANAGED_BY) != MANAGED_BY_VALUE:
-                self.cache.drop_object(kind, namespace, name)  # no longer watched: it would go stale
+    def _stop(self, ref: ObjectRef) -> None:
+        _, task = self.informers.pop(ref)
+        task.cancel()
+        namespace, kind, name = ref
+        info = self.cache.get_object(kind, namespace, name)
+        if info is not None and info.labels.get(LABEL_MANAGED_BY) != MANAGED_BY_VALUE:
+            self.cache.drop_object(kind, namespace, name)  # no longer watched: it would go stale
+
+    def _start(self, ref: ObjectRef) -> Informer:
+        namespace, kind, name = ref
+        scope = Scope(data_plural(kind), namespace, field_selector=f"metadata.name={name}")
+        informer = Informer(self.transport, scope, self.handler_for(kind), kind=kind)
+        self.informers[ref] = (informer, asyncio.create_task(informer.run(), name=f"watch {kind} {namespace}/{name}"))
+        return informer
+
+    def update(self, full: bool = False) -> list[Informer]:
+        """Start and stop informers for the changed objects (every object when ``full``); returns those started."""
+        changed = self.cache.take_changed_refs()
+        if full:
+            with self.cache.lock:
+                changed |= set(self.cache.watchers)
+            changed |= set(self.informers)
         started = []
-        for ref in sorted(want - set(self.informers)):
-            namespace, kind, name = ref
-            scope = Scope(data_plural(kind), namespace, field_selector=f"metadata.name={name}")
-            informer = Informer(self.transport, scope, self.handler_for(kind), kind=kind)
-            self.informers[ref] = (informer, asyncio.create_task(informer.run(), name=f"watch {kind} {namespace}/{name}"))
-            started.append(informer)
+        for ref in sorted(changed):
+            want = wanted_one(self.cache, ref, self.body_of)
+            if want and ref not in self.informers:
+                started.append(self._start(ref))
+            elif not want and ref in self.informers:
+                self._stop(ref)
         return started
 
     async def sync(self, timeout: float = 30.0) -> None:
@@ -98,15 +117,16 @@ class NamedWatches:
                 await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in started)), timeout)
 
     async def run(self) -> None:
-        """Follow ``ClusterCache.watch_generation`` (and re-check every ``recheck`` seconds) until cancelled."""
+        """Follow the cache's changes every ``interval`` (a full pass every ``recheck``) until cancelled."""
         loop = asyncio.get_running_loop()
         last = loop.time()
         try:
             while True:
                 await asyncio.sleep(self.interval)
-                if self.cache.watch_generation != self._generation or loop.time() - last >= self.recheck:
+                full = loop.time() - last >= self.recheck
+                if full:
                     last = loop.time()
-                    self.update()
+                self.update(full)
         finally:
             for _, task in self.informers.values():
                 task.cancel()
