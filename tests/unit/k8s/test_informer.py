@@ -13,7 +13,7 @@ import pytest
 from config_manager.k8s.api.resources import LABEL_MANAGED_BY, MANAGED_BY_VALUE
 from config_manager.k8s.watch.cache import ClusterCache
 from config_manager.k8s.watch.informer import Gone, Informer, Scope
-from config_manager.k8s.watch.targets import wanted
+from config_manager.k8s.watch.targets import NamedWatches, wanted
 
 
 def obj(name: str, rv: str, ns: str = "a") -> dict[str, Any]:
@@ -134,3 +134,36 @@ def test_a_merge_target_is_watched_by_name_even_before_it_exists() -> None:
     cache.set_watches(("ManagedSecret", "a", "m"), [("a", "Secret", "t")])
     body = {"metadata": {"name": "m"}, "spec": {"target": {"name": "t", "creationPolicy": "Merge"}}}
     assert wanted(cache, {("ManagedSecret", "a", "m"): body}.get) == {("a", "Secret", "t")}
+
+
+def test_named_watches_follow_changes_and_stop_when_the_object_gets_our_label() -> None:
+    cache = ClusterCache()
+    script = Script(lists=[[([], None, "1")], [([], None, "1")]], watches=[])
+
+    async def main() -> list[set[tuple[str, str, str]]]:
+        named = NamedWatches(script, cache, lambda kind: lambda etype, body: None, lambda owner: None)
+        seen = []
+        cache.set_watches(("SecretStore", "a", "s"), [("a", "Secret", "cred")])
+        await named.sync()
+        seen.append(set(named.informers))
+        cache.put_object(_secret("cred", True))  # now labelled: the labelled informer covers it
+        named.update()
+        seen.append(set(named.informers))
+        cache.put_object(_secret("cred", False))
+        named.update()
+        cache.set_watches(("SecretStore", "a", "s"), [])
+        named.update()
+        seen.append(set(named.informers))
+        assert cache.get_object("Secret", "a", "cred") is None, "an unwatched unlabelled object is not kept (it would go stale)"
+        return seen
+
+    assert asyncio.run(main()) == [{("a", "Secret", "cred")}, set(), set()]
+
+
+def test_a_seeded_informer_reports_a_deletion_that_happened_before_it_listed() -> None:
+    script = Script(lists=[[([obj("y", "3")], None, "5")]], watches=[])
+    seen, handler = recording()
+    informer = Informer(script, Scope("configmaps"), handler, kind="ConfigMap", first_sight=False,
+                        known={("a", "x"): "1", ("a", "y"): "2"})
+    run_until(informer, lambda: informer.synced.is_set())
+    assert seen == [("MODIFIED", "y"), ("DELETED", "x")]

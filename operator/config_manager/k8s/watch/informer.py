@@ -81,7 +81,8 @@ class Informer:
     """LIST then WATCH one scope forever, feeding ``handler``; see the module docstring."""
 
     def __init__(self, transport: Transport, scope: Scope, handler: Handler, *, kind: str, page_size: int = 500,
-                 watch_timeout: int = 300, retry_delay: float = 2.0) -> None:
+                 watch_timeout: int = 300, retry_delay: float = 2.0, known: dict[tuple[str, str], str] | None = None,
+                 first_sight: bool = True) -> None:
         self.transport = transport
         self.scope = scope
         self.kind = kind  # list items carry no kind; handlers get it filled in
@@ -90,7 +91,10 @@ class Informer:
         self.watch_timeout = watch_timeout
         self.retry_delay = retry_delay
         self.synced = asyncio.Event()
-        self.known: dict[tuple[str, str], str] = {}  # (namespace, name) -> resourceVersion delivered
+        # (namespace, name) -> resourceVersion delivered; ``known`` seeds it with what the caller already
+        # has (its first listing then reports only differences, a DELETED for what is gone)
+        self.known: dict[tuple[str, str], str] = dict(known or {})
+        self.first_sight = first_sight  # False: even the first listing reports ADDED/MODIFIED
         self.relists = 0
 
     def _deliver(self, event_type: str | None, obj: dict[str, Any]) -> None:
@@ -102,7 +106,7 @@ class Informer:
 
     async def list_once(self) -> str:
         """One complete listing (restarted on 410); delivers what changed; returns its resourceVersion."""
-        first = not self.synced.is_set()
+        first = self.first_sight and not self.synced.is_set()
         while True:
             seen: set[tuple[str, str]] = set()
             cont: str | None = None

@@ -82,6 +82,7 @@ class NamedWatches:
         _, task = self.informers.pop(ref)
         task.cancel()
         namespace, kind, name = ref
+        log.debug("no longer watching %s %s/%s by name", kind, namespace, name)
         info = self.cache.get_object(kind, namespace, name)
         if info is not None and info.labels.get(LABEL_MANAGED_BY) != MANAGED_BY_VALUE:
             self.cache.drop_object(kind, namespace, name)  # no longer watched: it would go stale
@@ -89,8 +90,14 @@ class NamedWatches:
     def _start(self, ref: ObjectRef) -> Informer:
         namespace, kind, name = ref
         scope = Scope(data_plural(kind), namespace, field_selector=f"metadata.name={name}")
-        informer = Informer(self.transport, scope, self.handler_for(kind), kind=kind)
+        # Seeded with the cached version (read by GET before the watch existed): a change or a deletion
+        # in between is reported as one. Not cached yet: its first listing is a first sight (a store's
+        # credential read meanwhile changes the store's fingerprint, so the store picks it up anyway).
+        info = self.cache.get_object(kind, namespace, name)
+        informer = Informer(self.transport, scope, self.handler_for(kind), kind=kind, first_sight=info is None,
+                            known={(namespace, name): info.resource_version} if info is not None else None)
         self.informers[ref] = (informer, asyncio.create_task(informer.run(), name=f"watch {kind} {namespace}/{name}"))
+        log.debug("watching %s %s/%s by name", kind, namespace, name)
         return informer
 
     def update(self, full: bool = False) -> list[Informer]:
