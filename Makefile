@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv binaries lint node-deps image test unit demo kind-e2e clean
+.PHONY: venv binaries lint node-deps test-deps image test unit demo kind-e2e clean
 
 venv: $(VENV)/.installed
 
@@ -32,12 +32,17 @@ lint: venv
 node-deps:
 	tools/install-node-deps.sh
 
+# What the integration tests need from Debian besides the node (PostgreSQL 15 for Vault's database
+# secrets engine, tests/helpers/postgres.py); a no-op when installed.
+test-deps:
+	tools/install-test-deps.sh
+
 # The operator image (operator/Dockerfile): docker build, or here a Debian root filesystem; prints the
 # docker-archive's path. The node tests build it themselves (cached).
 image: venv
 	tools/build-image.sh
 
-test: venv binaries node-deps
+test: venv binaries node-deps test-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 unit: venv

@@ -23,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CRDS = ROOT / "crds"
 OUT = ROOT / "docs" / "reference.md"
-ORDER = ["SecretStore", "ClusterSecretStore", "ManagedSecret", "ConfigBundle"]
+ORDER = ["SecretStore", "ClusterSecretStore", "ManagedSecret", "ConfigBundle", "VaultDynamicSecret", "Password", "SSHKey", "UUID"]
 SKIP_TOP = {"apiVersion", "kind", "metadata"}
 
 

@@ -167,7 +167,8 @@ class OperatorProcess:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
-CRD_NAMES = ("secretstores", "clustersecretstores", "managedsecrets", "configbundles")
+CRD_NAMES = ("secretstores", "clustersecretstores", "managedsecrets", "configbundles", "passwords", "sshkeys", "uuids",
+             "vaultdynamicsecrets")
 
 
 def install_crds(cluster: Any) -> None:

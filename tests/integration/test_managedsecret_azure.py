@@ -312,3 +312,29 @@ def test_rotation_writes_back_to_azure_and_keeps_the_previous_value(
     for value in (initial, str(rotated.value)):
         assert value not in op.log_text()
         assert all(value not in e["message"] for e in events_for(kube, ns, "rot"))
+
+
+def test_find_by_tags_and_name_regexp_with_rewrite(kube: KubeApi, namespace: str, op: OperatorProcess, kv: KeyVaultServer,
+                                                   vault: AzureKeyVaultSecrets) -> None:
+    """dataFrom[].find on Key Vault: one listing of the vault's secret properties (tags come with it)."""
+    ns, p = namespace, f"f{uuid.uuid4().hex[:8]}"
+    vault.set(f"{p}-db-user", "az-user", metadata={"team": p, "tier": "db"})
+    vault.set(f"{p}/db/password", "az-pw", metadata={"team": p, "tier": "db"})  # an escaped Azure name, found by its key
+    vault.set(f"{p}-web-token", "az-tok", metadata={"team": p, "tier": "web"})
+    vault.set(f"{p}-untagged", "az-none")
+    service_principal_store(kube, kv, ns)
+    store_ready(kube, ns, "azure")
+    kube.create("managedsecrets", ns, {**ms("found", "azure", []), "spec": {
+        "storeRef": {"name": "azure"}, "refreshInterval": "1h", "dataFrom": [
+            {"find": {"tags": {"team": p, "tier": "db"}}, "rewrite": [{"regexp": {"source": f"^{p}[-/]", "target": ""}},
+                                                                      {"regexp": {"source": "/", "target": "."}}]},
+            {"find": {"name": {"regexp": f"^{p}-web"}}, "rewrite": [{"transform": {"template": "{{ .value | upper }}"}}]},
+        ]}})
+    wait_ready(kube, ns, "found", timeout=45)
+    assert secret_data(kube, ns, "found") == {"db-user": "az-user", "db.password": "az-pw", f"{p}-web-token".upper(): "az-tok"}
+    kv.requests(reset=True)
+    force_sync(kube, ns, "found")
+    wait_for(lambda: (o := kube.get("managedsecrets", ns, "found")) and o["status"].get("forceSync") and o, what="forced sync")
+    counts = kv.requests()
+    # one listing per find (tags come with it: no read of a secret that does not match), one read per key found
+    assert counts.get("Client.NewListSecretPropertiesPager") == 2 and counts.get("Client.GetSecret") == 3, counts

@@ -236,6 +236,12 @@ def test_cluster_scope_grants_exactly_what_the_operator_uses(helm: Path, tmp_pat
         assert not allows(rules, "patch", "configmanager.io", plural), plural
         assert not allows(rules, "update", "configmanager.io", plural), plural
         assert not allows(rules, "delete", "configmanager.io", plural), plural
+    # VaultDynamicSecrets: patched for their lease-revoking finalizer (metadata), never updated or deleted.
+    assert allows(rules, "watch", "configmanager.io", "vaultdynamicsecrets")
+    assert allows(rules, "patch", "configmanager.io", "vaultdynamicsecrets/status")
+    assert allows(rules, "patch", "configmanager.io", "vaultdynamicsecrets")
+    assert not allows(rules, "update", "configmanager.io", "vaultdynamicsecrets")
+    assert not allows(rules, "delete", "configmanager.io", "vaultdynamicsecrets")
     # Workload tracking reads; rotation restarts patch workloads (on by default), never Pods.
     assert allows(rules, "watch", "", "pods") and allows(rules, "watch", "apps", "deployments")
     assert not allows(rules, "get", "", "pods")

@@ -143,16 +143,24 @@ def test_vault_jwt_and_userpass_auth_convert() -> None:
      "spec.refreshInterval", "below the minimum"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "refreshPolicy": "Sometimes"}},
      "spec.refreshPolicy", "'Sometimes' is not available"),
-    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "dataFrom": [{"find": {"name": {"regexp": "^db"}}}]}},
-     "spec.dataFrom[0].find", "not available yet"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "dataFrom": [{"find": {"name": {"regexp": "^db"}}, "rewrite": [{"merge": {}}]}]}},
+     "spec.dataFrom[0].rewrite[0].merge", "rewrite.merge is not available"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "ECRAuthorizationToken", "name": "t"}}}]}},
+     "spec.dataFrom[0].sourceRef.generatorRef.kind", "generator 'ECRAuthorizationToken' is not available"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "p"}}}]}},
+     "spec.secretStoreRef", "needs a store"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "k", "remoteRef": {"key": "k", "decodingStrategy": "Base64"}}]}},
      "spec.data[0].remoteRef.decodingStrategy", "'Base64' is not available"),
-    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": {"data": {"k": "{{ .a | toJson }}"}}}}},
-     "spec.target.template.data.k", "template function 'toJson' is not available"),
-    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": {"data": {"k": "{{ if .a }}x{{ end }}"}}}}},
-     "spec.target.template.data.k", "template expression {{ if .a }} is not available"),
-    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": {"templateFrom": [{"configMap": {"name": "t"}}]}}}},
-     "spec.target.template.templateFrom", "not available yet"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": {"data": {"k": '{{ .a | regexReplaceAll "x" "y" }}'}}}}},
+     "spec.target.template.data.k", "template function 'regexReplaceAll' is not available"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": {"data": {"k": '{{ env "HOME" }}'}}}}},
+     "spec.target.template.data.k", "template function 'env' is not available (reads the operator's environment"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": {"data": {"k": '{{ define "t" }}x{{ end }}'}}}}},
+     "spec.target.template.data.k", "{{ define }} is not supported"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": {"templateFrom": [{"literal": "{{ .a | now }}"}]}}}},
+     "spec.target.template.templateFrom[0].literal", "template function 'now' is not available (is not deterministic"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": {"engineVersion": "v1", "data": {"k": "{{ .a }}"}}}}},
+     "spec.target.template.engineVersion", "'v1' is not available (only 'v2')"),
     ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"}, "spec": {"secretStoreRef": {"name": "s"}, "somethingNew": 1}},
      "spec.somethingNew", "not available in config-manager"),
     ({"kind": "SecretStore", "metadata": {"name": "s", "namespace": "app"}, "spec": {"refreshInterval": 5, "provider": {"vault": {"server": "https://v", "auth": {"tokenSecretRef": {"name": "t", "key": "t"}}}}}},
@@ -202,3 +210,52 @@ def test_exit_0_when_everything_converts_and_2_on_input_that_is_not_yaml(
     assert code == 0 and len(list(yaml.safe_load_all(out))) == 2
     code, out, err = _run(["migrate", "eso", "-f", "-"], "key: [unclosed", monkeypatch, capsys)
     assert code == 2 and out == "" and "not YAML" in err
+
+
+def test_templates_that_now_work_convert_without_problems() -> None:
+    template = {"engineVersion": "v2", "mergePolicy": "Merge",
+                "metadata": {"annotations": {"checksum": "{{ .password | sha256sum }}"}},
+                "data": {"config.json": '{{ dict "user" .user "pw" (.password | b64enc) | toJson }}',
+                         "tls.key": "{{ .bundle | b64dec | pkcs12key }}",
+                         "list": '{{- range $k, $v := . }}{{ $k | upper }}={{ $v | quote }}\n{{ end -}}'},
+                "templateFrom": [{"configMap": {"name": "tpl", "items": [{"key": "app.yaml", "templateAs": "KeysAndValues"}]}},
+                                 {"target": "Labels", "literal": 'team: {{ .team | lower | default "none" }}'}]}
+    doc = {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"},
+           "spec": {"secretStoreRef": {"name": "s"}, "target": {"template": template}, "dataFrom": [{"extract": {"key": "k"}}]}}
+    out, report = convert(doc)
+    assert report.problems == [], report.problems
+    assert out is not None and out["spec"]["target"]["template"]["templateFrom"] == template["templateFrom"]
+    assert out["spec"]["target"]["template"]["data"] == template["data"]
+
+
+def test_find_rewrite_and_generator_refs_convert() -> None:
+    doc = {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "app"},
+           "spec": {"secretStoreRef": {"name": "s"}, "dataFrom": [
+               {"find": {"path": "app", "name": {"regexp": "^db-"}, "tags": {"team": "a"}, "conversionStrategy": "Unicode",
+                         "decodingStrategy": "Auto"},
+                "rewrite": [{"regexp": {"source": "db-(.*)", "target": "$1"}}, {"transform": {"template": "{{ .value | upper }}"}}]},
+               {"extract": {"key": "k", "conversionStrategy": "Default", "decodingStrategy": "Base64", "metadataPolicy": "None"}},
+               {"sourceRef": {"generatorRef": {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password", "name": "pw"}}},
+           ]}}
+    out, report = convert(doc)
+    assert report.problems == [], report.problems
+    find, extract, generator = out["spec"]["dataFrom"]
+    assert find == {"find": {"path": "app", "name": {"regexp": "^db-"}, "tags": {"team": "a"}, "conversionStrategy": "Unicode",
+                             "decodingStrategy": "Auto"},
+                    "rewrite": [{"regexp": {"source": "db-(.*)", "target": "$1"}}, {"transform": {"template": "{{ .value | upper }}"}}]}
+    assert extract == {"extract": {"key": "k", "conversionStrategy": "Default", "decodingStrategy": "Base64"}}
+    assert generator == {"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}
+
+
+@pytest.mark.parametrize(("kind", "spec"), [
+    ("Password", {"length": 32, "digits": 5, "symbols": 2, "symbolCharacters": "-_", "noUpper": True, "allowRepeat": True}),
+    ("SSHKey", {"keyType": "rsa", "keySize": 4096, "comment": "deploy"}),
+    ("UUID", {}),
+])
+def test_generator_manifests_convert(kind: str, spec: dict[str, Any]) -> None:
+    doc = {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": kind, "metadata": {"name": "g", "namespace": "app"}, "spec": spec}
+    out, report = convert(doc)
+    assert report.problems == []
+    assert out == {"apiVersion": "configmanager.io/v1alpha1", "kind": kind, "metadata": {"name": "g", "namespace": "app"}, "spec": spec}
+    _, bad = convert({**doc, "spec": {**spec, "encoding": "hex"}})
+    assert any(": spec.encoding: " in p for p in bad.problems)

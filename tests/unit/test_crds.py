@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from config_manager.k8s.api.resources import GENERATOR_PLURALS
+
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 ALLOWED = {
     "type", "description", "properties", "items", "required", "default", "enum", "pattern", "maxLength",
@@ -130,7 +132,7 @@ HEADER = ("# ClusterSecretStore: a cluster-wide SecretStore for the platform tea
           "# `python -m tests.unit.test_crds`; tests/unit/test_crds.py checks it is up to date.\n")
 
 
-@pytest.mark.parametrize("name", ["secretstore", "clustersecretstore", "managedsecret", "configbundle"])
+@pytest.mark.parametrize("name", ["secretstore", "clustersecretstore", "managedsecret", "configbundle", "vaultdynamicsecret"])
 def test_every_field_has_a_description_and_known_keywords(name: str) -> None:
     crd = load(name)
     assert crd["spec"]["group"] == "configmanager.io"
@@ -138,6 +140,14 @@ def test_every_field_has_a_description_and_known_keywords(name: str) -> None:
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     assert crd["spec"]["names"]["shortNames"]
     assert version["additionalPrinterColumns"]
+    assert problems(schema(crd), "root") == []
+
+
+@pytest.mark.parametrize("name", ["password", "sshkey", "uuid"])
+def test_generator_crds_are_described(name: str) -> None:
+    crd = load(name)
+    assert crd["spec"]["group"] == "configmanager.io" and crd["spec"]["names"]["shortNames"]
+    assert crd["spec"]["names"]["plural"] in GENERATOR_PLURALS.values()
     assert problems(schema(crd), "root") == []
 
 

@@ -13,9 +13,23 @@ served namespace in namespaced scope (so nothing outside those namespaces is gra
 - apiGroups: ["configmanager.io"]
   resources: ["managedsecrets", "configbundles", "secretstores"]
   verbs: ["get", "list", "watch"]
+# Generators (Password, SSHKey, UUID): read-only; their specs say how to make values for
+# dataFrom[].sourceRef.generatorRef and rotation.generatorRef.
+- apiGroups: ["configmanager.io"]
+  resources: ["passwords", "sshkeys", "uuids"]
+  verbs: ["get", "list", "watch"]
 # Their status subresource: conditions, observedGeneration, statistics (patched only when it changed).
 - apiGroups: ["configmanager.io"]
   resources: ["managedsecrets/status", "configbundles/status", "secretstores/status"]
+  verbs: ["patch"]
+# VaultDynamicSecrets hold a Vault lease each: watched like the others, and patched (metadata only) to
+# add and remove the finalizer that revokes the lease before the object goes
+# (k8s/reconcile/vaultdynamicsecret.py); their status is patched like the others'.
+- apiGroups: ["configmanager.io"]
+  resources: ["vaultdynamicsecrets"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["configmanager.io"]
+  resources: ["vaultdynamicsecrets/status"]
   verbs: ["patch"]
 # Secrets. list + watch: kopf watches Secrets in the served namespaces, keeping a value-free projection
 # (names, key names, a hash) so drift of a target Secret, changes of a source or credential Secret and

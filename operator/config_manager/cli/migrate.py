@@ -26,6 +26,9 @@ from typing import Any
 
 import yaml
 
+from ..k8s.write.template.functions import FUNCTIONS, LACKING
+from ..k8s.write.template.golang import translate
+from ..k8s.write.template.lexer import Action, SyntaxProblem, split
 from .errors import FAILED, USAGE, CliError
 
 ESO_GROUP = "external-secrets.io"
@@ -33,10 +36,6 @@ OURS = "configmanager.io/v1alpha1"
 #: Our minimum refresh intervals (the CRDs' rules): ManagedSecret, store re-validation.
 MIN_REFRESH_SECONDS = 5.0
 MIN_STORE_REFRESH_SECONDS = 10.0
-#: Filters our target templates know (operator/config_manager/k8s/template.py), ESO's names for them.
-TEMPLATE_FILTERS = frozenset({"b64enc", "b64dec", "upper", "lower", "trim", "quote"})
-_PLACEHOLDER = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
-_REF = re.compile(r"^\.([A-Za-z0-9_.-]+)$|^index\s+\.\s+\"([^\"]+)\"$")
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -295,16 +294,42 @@ def convert_store(doc: Mapping[str, Any], report: Report, *, admit_all: bool) ->
 # ----------------------------------------------------------------------------------------- ExternalSecret
 
 
+#: Words of the Go template grammar that are not functions.
+_KEYWORDS = frozenset({"if", "else", "end", "range", "with", "break", "continue", "and", "or", "define", "template", "block"})
+
+
 def check_template(text: str, path: str, report: Report) -> None:
-    """Our templates are ``{{ .key | filter ... }}`` only; anything else in an ESO template is a problem."""
-    for match in _PLACEHOLDER.finditer(text):
-        parts = [p.strip() for p in match.group(1).split("|")]
-        if not _REF.match(parts[0]):
-            report.problem(path, f"template expression {{{{ {parts[0]} }}}} is not available (only {{{{ .key | filter }}}})")
-            continue
-        for flt in parts[1:]:
-            if flt not in TEMPLATE_FILTERS:
-                report.problem(path, f"template function {flt!r} is not available (known: {', '.join(sorted(TEMPLATE_FILTERS))})")
+    """Report, by name, each function of an ESO template our engine lacks, then any syntax it cannot read."""
+    try:
+        pieces = split(text)
+    except SyntaxProblem as exc:
+        report.problem(path, f"template cannot be read: {exc}")
+        return
+    lacking = sorted({t.text for p in pieces if isinstance(p, Action) for t in p.tokens
+                      if t.kind == "ident" and t.text not in _KEYWORDS and t.text not in FUNCTIONS})
+    for name in lacking:
+        report.problem(path, f"template function {name!r} is not available ({LACKING.get(name, 'not in our function table')})")
+    if lacking:
+        return
+    try:
+        translate(text)
+    except SyntaxProblem as exc:
+        report.problem(path, f"template is not supported: {exc}")
+
+
+def _template_from(value: Any, path: str, report: Report) -> list[Any]:
+    """templateFrom: the same fields here; literal templates are checked, ConfigMap / Secret ones cannot be."""
+    out: list[Any] = []
+    for i, entry in enumerate(value if isinstance(value, list) else []):
+        where = f"{path}[{i}]"
+        if isinstance(entry, Mapping) and entry.get("literal") is not None:
+            check_template(str(entry["literal"]), f"{where}.literal", report)
+        elif isinstance(entry, Mapping) and (entry.get("configMap") or entry.get("secret")):
+            report.note(where, "the templates in the referenced object are not checked here; they must be in the same namespace")
+        out.append(entry)
+    if not isinstance(value, list):
+        report.problem(path, "expected a list")
+    return out
 
 
 def _remote(value: Any, path: str, report: Report) -> dict[str, Any]:
@@ -327,9 +352,124 @@ def _template(value: Any, path: str, report: Report) -> dict[str, Any]:
         out["data"] = data
         for key, text in (data or {}).items():
             check_template(str(text), f"{path}.data.{key}", report)
+    meta = out.get("metadata") if isinstance(out.get("metadata"), Mapping) else {}
+    for kind in ("labels", "annotations"):
+        for key, text in ((meta or {}).get(kind) or {}).items():
+            check_template(str(text), f"{path}.metadata.{kind}.{key}", report)
+    template_from = f.take("templateFrom")
+    if template_from is not None:
+        out["templateFrom"] = _template_from(template_from, f"{path}.templateFrom", report)
     f.default("engineVersion", "v2")
-    f.done({"templateFrom": "templateFrom is not available yet; inline the template in data"})
+    f.done()
     return out
+
+
+def _strategies(src: Fields, dst: dict[str, Any]) -> None:
+    """conversionStrategy / decodingStrategy of a dataFrom extract or find (the same values here)."""
+    for name, allowed in (("conversionStrategy", ("Default", "Unicode")), ("decodingStrategy", ("None", "Base64", "Base64URL", "Auto"))):
+        value = src.take(name)
+        if value is None:
+            continue
+        if value in allowed:
+            dst[name] = value
+        else:
+            src.report.problem(f"{src.path}.{name}", f"{value!r} is not available ({', '.join(allowed)})")
+
+
+def _find(value: Any, path: str, report: Report) -> dict[str, Any]:
+    f = Fields(value, path, report)
+    out: dict[str, Any] = {}
+    name = Fields(f.take("name"), f"{path}.name", report)
+    regexp = name.take("regexp")
+    if regexp is not None:
+        out["name"] = {"regexp": regexp}
+    name.done()
+    _copy_keys(f, out, "tags", "path")
+    _strategies(f, out)
+    f.done()
+    return out
+
+
+def _rewrite(value: Any, path: str, report: Report) -> dict[str, Any]:
+    f = Fields(value, path, report)
+    out: dict[str, Any] = {}
+    regexp = f.take("regexp")
+    if regexp is not None:
+        rx = Fields(regexp, f"{path}.regexp", report)
+        out["regexp"] = {}
+        _copy_keys(rx, out["regexp"], "source", "target")
+        rx.done()
+    transform = f.take("transform")
+    if transform is not None:
+        tf = Fields(transform, f"{path}.transform", report)
+        template = tf.take("template")
+        out["transform"] = {"template": template}
+        check_template(str(template), f"{path}.transform.template", report)
+        tf.done()
+    f.done({"merge": "rewrite.merge is not available (regexp and transform are)"})
+    return out
+
+
+def _generator_ref(value: Any, path: str, report: Report) -> dict[str, Any]:
+    f = Fields(value, path, report)
+    out: dict[str, Any] = {}
+    f.take("apiVersion")  # ours is configmanager.io/v1alpha1, the generator's kind says the rest
+    kind = f.take("kind")
+    if kind in GENERATOR_KINDS:
+        out["kind"] = kind
+    else:
+        report.problem(f"{path}.kind", f"generator {kind!r} is not available ({', '.join(GENERATOR_KINDS)} are)")
+    _copy_keys(f, out, "name")
+    f.done()
+    return out
+
+
+def _data_from(item: Any, path: str, report: Report) -> dict[str, Any]:
+    f = Fields(item, path, report)
+    out: dict[str, Any] = {}
+    extract = f.take("extract")
+    if extract is not None:
+        ef = Fields(extract, f"{path}.extract", report)
+        out["extract"] = {}
+        _copy_keys(ef, out["extract"], "key", "property", "version")
+        _strategies(ef, out["extract"])
+        ef.default("metadataPolicy", "None")
+        ef.done()
+    find = f.take("find")
+    if find is not None:
+        out["find"] = _find(find, f"{path}.find", report)
+    source = f.take("sourceRef")
+    if source is not None:
+        sf = Fields(source, f"{path}.sourceRef", report)
+        generator = sf.take("generatorRef")
+        if generator is not None:
+            out["sourceRef"] = {"generatorRef": _generator_ref(generator, f"{path}.sourceRef.generatorRef", report)}
+        sf.done({"storeRef": "a store per dataFrom entry is not available (one spec.storeRef per ManagedSecret)"})
+    rewrite = f.take("rewrite")
+    if rewrite is not None:
+        out["rewrite"] = [_rewrite(step, f"{path}.rewrite[{j}]", report) for j, step in enumerate(rewrite or [])]
+    f.done()
+    return out
+
+
+#: ESO generator kinds we have, and the spec fields each carries over unchanged.
+GENERATOR_FIELDS: dict[str, tuple[str, ...]] = {
+    "Password": ("length", "digits", "symbols", "symbolCharacters", "noUpper", "allowRepeat"),
+    "SSHKey": ("keyType", "keySize", "comment"),
+    "UUID": (),
+}
+GENERATOR_KINDS = tuple(GENERATOR_FIELDS)
+
+
+def convert_generator(doc: Mapping[str, Any], report: Report) -> dict[str, Any]:
+    """A generators.external-secrets.io Password / SSHKey / UUID as our generator of the same kind."""
+    kind = str(doc.get("kind"))
+    spec = Fields(doc.get("spec"), "spec", report)
+    out: dict[str, Any] = {}
+    _copy_keys(spec, out, *GENERATOR_FIELDS[kind])
+    spec.done({"encoding": "encoding is not available (the value is written as text)",
+               "secretKeys": "secretKeys is not available (the keys are named as External Secrets names them by default)"})
+    return {"apiVersion": OURS, "kind": kind, "metadata": dict(doc.get("metadata") or {}), "spec": out}
 
 
 def convert_external_secret(doc: Mapping[str, Any], report: Report) -> dict[str, Any]:
@@ -384,15 +524,9 @@ def convert_external_secret(doc: Mapping[str, Any], report: Report) -> dict[str,
             out["data"].append(entry)
     data_from = spec.take("dataFrom")
     if data_from is not None:
-        out["dataFrom"] = []
-        for i, item in enumerate(data_from or []):
-            f = Fields(item, f"spec.dataFrom[{i}]", report)
-            extract = f.take("extract")
-            if extract is not None:
-                out["dataFrom"].append({"extract": _remote(extract, f"spec.dataFrom[{i}].extract", report)})
-            f.done({"find": "dataFrom.find is not available yet (extract is)",
-                    "rewrite": "dataFrom.rewrite is not available yet",
-                    "sourceRef": "dataFrom.sourceRef (generators) is not available"})
+        out["dataFrom"] = [_data_from(item, f"spec.dataFrom[{i}]", report) for i, item in enumerate(data_from or [])]
+    if not out["storeRef"].get("name"):
+        report.problem("spec.secretStoreRef", "a ManagedSecret needs a store, even when every source is a generator; add secretStoreRef")
     spec.done()
     meta = dict(doc.get("metadata") or {})
     return {"apiVersion": OURS, "kind": "ManagedSecret", "metadata": meta, "spec": out}
@@ -406,7 +540,8 @@ NOT_AVAILABLE = {
 
 def convert(doc: Any, *, admit_all: bool = False) -> tuple[Any, Report]:
     """One document: (the converted document, or None when it has problems; the report)."""
-    if not isinstance(doc, Mapping) or not str(doc.get("apiVersion", "")).startswith(f"{ESO_GROUP}/"):
+    api_version = str(doc.get("apiVersion", "")) if isinstance(doc, Mapping) else ""
+    if not isinstance(doc, Mapping) or not api_version.startswith((f"{ESO_GROUP}/", f"generators.{ESO_GROUP}/")):
         return doc, Report("(not an External Secrets document)")
     kind = str(doc.get("kind", ""))
     meta = doc.get("metadata") or {}
@@ -427,6 +562,8 @@ def convert(doc: Any, *, admit_all: bool = False) -> tuple[Any, Report]:
         out = convert_store(doc, report, admit_all=admit_all)
     elif kind == "ExternalSecret":
         out = convert_external_secret(doc, report)
+    elif kind in GENERATOR_FIELDS and api_version.startswith(f"generators.{ESO_GROUP}/"):
+        out = convert_generator(doc, report)
     else:
         report.problem("kind", NOT_AVAILABLE.get(kind, "not available in config-manager"))
         out = None

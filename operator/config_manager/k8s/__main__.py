@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
     parser.add_argument("--workers", type=int, default=DEFAULTS.workers, help="concurrent reconciles (= API concurrency bound)")
     parser.add_argument("--read-cache-ttl", type=float, default=DEFAULTS.read_cache_ttl, help="seconds a provider answer is shared")
+    parser.add_argument("--max-find-results", type=int, default=DEFAULTS.max_find_results,
+                        help="most keys one dataFrom[].find may select")
     parser.add_argument("--backoff-base", type=float, default=DEFAULTS.backoff_base)
     parser.add_argument("--backoff-cap", type=float, default=DEFAULTS.backoff_cap)
     parser.add_argument("--refresh-jitter", type=float, default=DEFAULTS.refresh_jitter)
@@ -64,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
         namespaces=list(args.namespace),
         workers=max(1, args.workers),
         read_cache_ttl=args.read_cache_ttl,
+        max_find_results=args.max_find_results,
         backoff_base=args.backoff_base,
         backoff_cap=args.backoff_cap,
         refresh_jitter=max(0.0, args.refresh_jitter),

@@ -27,7 +27,7 @@ from .api.events import EventRecorder
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
 from .config import OperatorConfig
 from .context import Context
-from .reconcile import configbundle, managedsecret, secretstore
+from .reconcile import configbundle, managedsecret, secretstore, vaultdynamicsecret
 from .stores.backoff import Backoff
 from .stores.readcache import ProviderCache
 from .watch.cache import ClusterCache
@@ -121,6 +121,8 @@ class Operator:
             return configbundle.reconcile(ctx, namespace, name, reason=reason)
         if kind in ("SecretStore", "ClusterSecretStore"):
             return secretstore.reconcile(ctx, kind, namespace, name)
+        if kind == "VaultDynamicSecret":
+            return vaultdynamicsecret.reconcile(ctx, namespace, name, reason=reason)
         return None
 
     def _context(self) -> Context:
@@ -144,6 +146,7 @@ class Operator:
             "ConfigBundle": lambda: len(cache.bundles),
             "SecretStore": lambda: len(cache.stores),
             "ClusterSecretStore": lambda: len(cache.cluster_stores),
+            "VaultDynamicSecret": lambda: len(cache.dynamic_secrets),
         })
         metrics.QUEUE_DEPTH.set_function(lambda: len(queue))
 

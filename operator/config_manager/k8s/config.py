@@ -19,6 +19,8 @@ class OperatorConfig:
     """Reconcile threads; also the bound on concurrent API requests made by reconciles."""
     read_cache_ttl: float = 30.0
     """Seconds a provider answer is shared by every object asking for the same remote key."""
+    max_find_results: int = 500
+    """Most keys one ManagedSecret ``dataFrom[].find`` may select; more is refused naming the field."""
     backoff_base: float = 2.0
     """First retry delay after a store failure (doubles per failure)."""
     backoff_cap: float = 300.0

@@ -2,7 +2,8 @@
 
 Also holds what lives in memory between passes: per-object statistics between status flushes (provider
 reads, last read), so that an idle refresh does not have to write status just to bump a counter, and the
-text of ConfigBundle source objects read last time (re-read only when their resourceVersion moves).
+text of ConfigBundle source objects read last time (re-read only when their resourceVersion moves), and
+the values generators made for ManagedSecrets.
 """
 
 from __future__ import annotations
@@ -74,6 +75,33 @@ class SourceMemo:
             self._entries.pop((namespace, kind, name), None)
 
 
+GeneratedKey = tuple[str, str, int, str, str]  # (namespace, ManagedSecret, dataFrom index, kind, generator name)
+
+
+class GeneratedMemo:
+    """Values this process generated for ManagedSecrets (or took back from their target Secret), so a
+    refresh keeps them (``reconcile/generated.py``)."""
+
+    def __init__(self) -> None:
+        self._values: dict[GeneratedKey, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: GeneratedKey) -> dict[str, str] | None:
+        with self._lock:
+            found = self._values.get(key)
+        return dict(found) if found is not None else None
+
+    def put(self, key: GeneratedKey, values: Mapping[str, str]) -> None:
+        with self._lock:
+            self._values[key] = dict(values)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what was kept for a ManagedSecret that is gone."""
+        with self._lock:
+            for key in [k for k in self._values if k[:2] == (namespace, name)]:
+                del self._values[key]
+
+
 @dataclass
 class Context:
     api: KubeApi
@@ -84,6 +112,7 @@ class Context:
     clock: Callable[[], float] = time.monotonic
     stats: dict[tuple[str, str, str], ObjectStats] = field(default_factory=dict)
     sources: SourceMemo = field(default_factory=SourceMemo)
+    generated: GeneratedMemo = field(default_factory=GeneratedMemo)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stats_for(self, kind: str, namespace: str, name: str, status_reads: int = 0) -> ObjectStats:
@@ -98,6 +127,8 @@ class Context:
     def forget(self, kind: str, namespace: str, name: str) -> None:
         with self.lock:
             self.stats.pop((kind, namespace, name), None)
+        if kind == "ManagedSecret":
+            self.generated.forget(namespace, name)
 
     def provider(self, store: ResolvedStore) -> SecretProvider:
         """The cached provider of ``store`` (rebuilt when the store or its credentials changed)."""

@@ -14,13 +14,14 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from ..errors import SecretNotFoundError, UnsupportedOperationError
+from ..errors import ConfigurationError, SecretNotFoundError, UnsupportedOperationError
 from ..masking import MASK as MASK  # the one definition of how a secret is shown (re-exported)
 
 
@@ -70,6 +71,74 @@ class SecretValue:
         return hashlib.sha256(data).hexdigest()
 
 
+#: Default bound on how many keys one ``find`` may return.
+DEFAULT_FIND_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class FindCriteria:
+    """What ``SecretProvider.find`` selects: every given criterion must hold (an empty one selects all).
+
+    ``name_regexp`` is searched in the key (Python ``re.search``, as Go's ``MatchString``); ``tags`` must
+    all be present with equal values in the key's metadata; ``path`` keeps keys at or under that folder
+    (``db`` keeps ``db/a`` and ``db/x/y``, not ``dbx``). ``limit`` bounds the answer: more matches than
+    that is a ``FindLimitError`` rather than a silently cut list.
+    """
+
+    name_regexp: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    path: str | None = None
+    limit: int = DEFAULT_FIND_LIMIT
+
+    def pattern(self) -> re.Pattern[str] | None:
+        """The compiled name regexp; ``ConfigurationError`` naming it when it is not a valid one."""
+        if self.name_regexp is None:
+            return None
+        try:
+            return re.compile(self.name_regexp)
+        except re.error as exc:
+            raise ConfigurationError(f"name.regexp {self.name_regexp!r} is not a valid regular expression: {exc}") from None
+
+    def folder(self) -> str:
+        """``path`` as a listing prefix: '' for all, else the folder with one trailing '/'."""
+        path = (self.path or "").strip("/")
+        return f"{path}/" if path else ""
+
+    def selects_name(self, key: str, pattern: re.Pattern[str] | None) -> bool:
+        """True when ``key`` passes the path and name criteria (tags are checked separately)."""
+        folder = self.folder()
+        if folder and not key.startswith(folder):
+            return False
+        return pattern is None or pattern.search(key) is not None
+
+    def selects_tags(self, metadata: Mapping[str, str]) -> bool:
+        return all(metadata.get(name) == value for name, value in self.tags.items())
+
+    def describe(self) -> str:
+        """The criteria without values of secrets (names, tags and paths are not secret)."""
+        parts = [f"name.regexp={self.name_regexp!r}"] if self.name_regexp is not None else []
+        parts += [f"path={self.path!r}"] if self.path else []
+        parts += [f"tags={dict(sorted(self.tags.items()))!r}"] if self.tags else []
+        return ", ".join(parts) or "every key"
+
+
+class FindLimitError(ConfigurationError):
+    """``find`` matched more keys than its criteria's ``limit`` allows."""
+
+    def __init__(self, criteria: FindCriteria, where: str) -> None:
+        self.limit = criteria.limit
+        super().__init__(
+            f"{where}: more than {criteria.limit} keys match {criteria.describe()}; narrow the criteria"
+        )
+
+
+def bounded(found: builtins.list[str], criteria: FindCriteria, where: str) -> builtins.list[str]:
+    """``found`` sorted, or ``FindLimitError`` when it is longer than the criteria allow."""
+    if len(found) > criteria.limit:
+        raise FindLimitError(criteria, where)
+    return sorted(found)
+
+
 class SecretProvider(ABC):
     """A secret backend: get / set / delete / list / metadata / versions / validate.
 
@@ -100,6 +169,22 @@ class SecretProvider(ABC):
     def metadata(self, key: str) -> dict[str, str]:
         """The key's metadata (tags, custom metadata) without its value's content."""
         return dict(self.get(key).metadata)
+
+    def find(self, criteria: FindCriteria) -> builtins.list[str]:
+        """Keys (never values) that meet ``criteria``, sorted; ``FindLimitError`` beyond its limit.
+
+        The default lists under the path, filters names, then reads each remaining key's metadata for
+        tags (refused up front when more than ten times ``limit`` candidates would each cost a metadata
+        read); providers override it where their backend can do better (or cannot do it at all).
+        """
+        pattern = criteria.pattern()
+        names = [key for key in self.list(criteria.folder()) if criteria.selects_name(key, pattern)]
+        if criteria.tags:
+            if len(names) > criteria.limit * 10:
+                # reading metadata per key is one call each: bound that too, before it starts
+                raise FindLimitError(criteria, f"{self.describe()} (tags over {len(names)} keys)")
+            names = [key for key in names if criteria.selects_tags(self.metadata(key))]
+        return bounded(names, criteria, self.describe())
 
     def versions(self, key: str) -> builtins.list[str]:
         """Known versions of the key, oldest first."""

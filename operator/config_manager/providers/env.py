@@ -17,7 +17,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from ..errors import ConfigurationError, SecretNotFoundError
-from .base import SecretProvider, SecretValue
+from .base import FindCriteria, SecretProvider, SecretValue, bounded
 
 _SEPARATORS = re.compile(r"[.\-/]")
 
@@ -77,6 +77,16 @@ class EnvironmentSecrets(SecretProvider):
 
     def exists(self, key: str) -> bool:
         return self._find(key) is not None
+
+    def find(self, criteria: FindCriteria) -> builtins.list[str]:
+        """Variable names (after the prefix) matching ``name_regexp``. The environment has neither
+        tags nor folders: ``tags`` or ``path`` are refused rather than matching nothing."""
+        if criteria.tags:
+            raise ConfigurationError("env: environment variables carry no tags; find by name.regexp instead")
+        if criteria.path:
+            raise ConfigurationError("env: environment variables have no folders; find by name.regexp instead")
+        pattern = criteria.pattern()
+        return bounded([name for name in self.list() if criteria.selects_name(name, pattern)], criteria, self.describe())
 
     def metadata(self, key: str) -> dict[str, str]:
         if self._find(key) is None:

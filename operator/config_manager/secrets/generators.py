@@ -1,7 +1,9 @@
 """Generators of new secret values for rotation, and a registry so more can be plugged in.
 
 Built in: ``password`` (length and character classes), ``urlsafe_token``, ``hex_token``, ``uuid4``,
-and PEM private keys (``ed25519_private_key_pem``, ``rsa_private_key_pem``). A generator is a
+and PEM private keys (``ed25519_private_key_pem``, ``rsa_private_key_pem``). For the operator's
+generator kinds (External Secrets' ``Password`` and ``SSHKey``): ``counted_password`` (exact counts of
+digits and symbols, optionally without repeats) and ``ssh_key_pair`` (OpenSSH private and public key). A generator is a
 function of keyword options returning the new value; ``generator_from_spec({"type": "password",
 "length": 24})`` turns declarative configuration (the operator's rotation spec) into a zero-argument
 callable for ``schedule_rotation``. ``register_generator`` adds a plug-in type.
@@ -52,6 +54,77 @@ def password(
     chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
     secrets.SystemRandom().shuffle(chars)
     return "".join(chars)
+
+
+#: External Secrets' Password generator defaults.
+ESO_PASSWORD_LENGTH = 24
+ESO_SYMBOL_CHARACTERS = "~!@#$%^&*()_+`-={}|[]\\:\"<>?,./"
+
+
+def counted_password(
+    length: int = ESO_PASSWORD_LENGTH,
+    *,
+    digits: int | None = None,
+    symbols: int | None = None,
+    symbol_characters: str = ESO_SYMBOL_CHARACTERS,
+    no_upper: bool = False,
+    allow_repeat: bool = False,
+) -> str:
+    """A password of exactly ``digits`` digits and ``symbols`` symbols (default a quarter of the length
+    each), the rest letters (lower case only with ``no_upper``), in random order; without
+    ``allow_repeat`` no character appears twice. As External Secrets' Password generator."""
+    if length < 1:
+        raise ConfigurationError(f"password length must be positive, got {length}")
+    digits = int(length * 0.25) if digits is None else digits
+    symbols = int(length * 0.25) if symbols is None else symbols
+    if digits < 0 or symbols < 0:
+        raise ConfigurationError("digits and symbols must not be negative")
+    letters = length - digits - symbols
+    if letters < 0:
+        raise ConfigurationError(f"digits ({digits}) plus symbols ({symbols}) exceed the length ({length})")
+    if symbols and not symbol_characters:
+        raise ConfigurationError("symbols requested but symbolCharacters is empty")
+    letter_set = string.ascii_lowercase if no_upper else string.ascii_letters
+    groups = ((digits, string.digits, "digits"), (symbols, symbol_characters, "symbols"), (letters, letter_set, "letters"))
+    chars: list[str] = []
+    rng = secrets.SystemRandom()
+    for count, alphabet, what in groups:
+        if allow_repeat:
+            chars += [secrets.choice(alphabet) for _ in range(count)]
+            continue
+        pool = sorted(set(alphabet) - set(chars))
+        if count > len(pool):
+            raise ConfigurationError(
+                f"{count} {what} without repeats need more than the {len(pool)} characters available; set allowRepeat"
+            )
+        chars += rng.sample(pool, count)
+    rng.shuffle(chars)
+    return "".join(chars)
+
+
+def ssh_key_pair(key_type: str = "rsa", bits: int | None = None, comment: str = "") -> tuple[str, str]:
+    """A new SSH key pair: (private key in OpenSSH format, public key in ``authorized_keys`` format).
+
+    ``key_type`` ``rsa`` (``bits`` >= 2048, default 2048 as in External Secrets) or ``ed25519``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+    if key_type == "ed25519":
+        if bits is not None:
+            raise ConfigurationError("keySize applies to rsa keys only")
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif key_type == "rsa":
+        size = 2048 if bits is None else bits
+        if size < 2048 or size > 8192:
+            raise ConfigurationError(f"rsa keySize must be between 2048 and 8192, got {size}")
+        key = rsa.generate_private_key(public_exponent=65537, key_size=size)
+    else:
+        raise ConfigurationError(f"SSH key type must be rsa or ed25519, not {key_type!r}")
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption()).decode("ascii")
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode("ascii")
+    return private, f"{public} {comment}".rstrip() + "\n"
 
 
 def urlsafe_token(nbytes: int = 32) -> str:

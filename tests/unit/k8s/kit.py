@@ -19,7 +19,8 @@ from config_manager.providers import registry
 
 NS = "team"
 KEY = bytes(range(32))
-PLURALS = {"ManagedSecret": "managedsecrets", "ConfigBundle": "configbundles", "SecretStore": "secretstores"}
+PLURALS = {"ManagedSecret": "managedsecrets", "ConfigBundle": "configbundles", "SecretStore": "secretstores",
+           "VaultDynamicSecret": "vaultdynamicsecrets"}
 
 
 class Kit:

@@ -53,10 +53,11 @@ class KubeApi:
         self._client = api_client
         self._counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
-        conf = api_client.configuration
+        conf = api_client.configuration if api_client is not None else None  # None: api.fake's transport-less client
         # api.http: the light path for every request, unless the configuration needs what only the
         # kubernetes client does (a proxy, a TLS server name other than the host)
-        self._direct = None if conf.proxy or conf.tls_server_name else DirectHttp(self.host, self.ssl_context(), self.auth_headers)
+        self._direct = (None if conf is None or conf.proxy or conf.tls_server_name
+                        else DirectHttp(self.host, self.ssl_context(), self.auth_headers))
 
     @classmethod
     def from_environment(cls, kubeconfig: str | None = None, pool_size: int = 8) -> KubeApi:

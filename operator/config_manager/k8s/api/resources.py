@@ -16,13 +16,17 @@ MANAGED_SECRET: Final = "managedsecrets"
 CONFIG_BUNDLE: Final = "configbundles"
 SECRET_STORE: Final = "secretstores"
 CLUSTER_SECRET_STORE: Final = "clustersecretstores"
+VAULT_DYNAMIC_SECRET: Final = "vaultdynamicsecrets"
 
 KIND_BY_PLURAL: Final = {
     MANAGED_SECRET: "ManagedSecret",
     CONFIG_BUNDLE: "ConfigBundle",
     SECRET_STORE: "SecretStore",
     CLUSTER_SECRET_STORE: "ClusterSecretStore",
+    VAULT_DYNAMIC_SECRET: "VaultDynamicSecret",
 }
+#: The generator kinds (values made by the operator, referenced from dataFrom[].sourceRef.generatorRef).
+GENERATOR_PLURALS: Final = {"Password": "passwords", "SSHKey": "sshkeys", "UUID": "uuids"}
 PLURAL_BY_KIND: Final = {kind: plural for plural, kind in KIND_BY_PLURAL.items()}
 STORE_KINDS: Final = ("SecretStore", "ClusterSecretStore")
 SYNCED_KINDS: Final = ("ManagedSecret", "ConfigBundle")
@@ -46,6 +50,7 @@ RESOURCES: Final[dict[str, tuple[str, str, str]]] = {
     SERVICE_ACCOUNTS: ("", "v1", SERVICE_ACCOUNTS),
     PODS: ("", "v1", PODS),
     **{plural: (GROUP, VERSION, plural) for plural in KIND_BY_PLURAL},
+    **{plural: (GROUP, VERSION, plural) for plural in GENERATOR_PLURALS.values()},
     LEASES: ("coordination.k8s.io", "v1", LEASES),
     **{plural: ("apps", "v1", plural) for plural in WORKLOAD_PLURALS.values()},
 }
@@ -70,6 +75,10 @@ ANN_ROTATE: Final = f"{GROUP}/rotate"
 ANN_OWNER: Final = f"{GROUP}/owner"  # "<Kind>/<name>" of the object that writes this one
 ANN_DATA_HASH: Final = f"{GROUP}/data-hash"  # hash of what we wrote, to detect drift and skip writes
 ANN_MANAGED_KEYS: Final = f"{GROUP}/managed-keys"  # keys we wrote into a Merge target (names only)
+ANN_LEASE_ID: Final = f"{GROUP}/lease-id"  # the Vault lease of the credentials in a VaultDynamicSecret's Secret
+
+# Finalizers.
+FINALIZER_LEASES: Final = f"{GROUP}/revoke-leases"  # a VaultDynamicSecret's leases are revoked before it goes
 
 # Secret types that mint credentials: never written by the operator.
 FORBIDDEN_SECRET_TYPES: Final = frozenset({

@@ -13,22 +13,26 @@ after status.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ...providers import FindCriteria
 from .. import metrics
 from ..api.conditions import get_condition, now_iso, set_condition
 from ..context import Context
 from ..logs import REDACTOR
 from ..rotation import engine as rotation
-from ..spec.managedsecret import InvalidSpecError, ManagedSecretSpec, RemoteRef, parse_managed_secret
+from ..spec.managedsecret import DataFrom, InvalidSpecError, ManagedSecretSpec, RemoteRef, parse_managed_secret
 from ..spec.outputs import force_sync_pending, force_sync_value
 from ..stores.resolve import resolve_store
 from ..write.desired import desired_masked_configmap, desired_secret
-from ..write.values import extract_property, spread, to_bytes
+from ..write.values import extract_property, to_bytes
 from ..write.writer import Desired, WriteError, WriteOutcome, WriteResult, delete_if_ours, write
 from .base import Event, Ready, TemporaryError, failure_verdict, jittered, provider_errors, store_errors
+from .datafrom import entry_data
+from .generated import kept_or_new
+from .sources import read_object
 from .status import patch_status, write_status
 
 log = logging.getLogger(__name__)
@@ -39,8 +43,9 @@ REPORTED = (TemporaryError, InvalidSpecError, WriteError)
 
 def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *, fresh: bool) -> tuple[dict[str, bytes], int, str]:
     """Read every remote reference. Returns (data, provider reads made, store key)."""
+    namespace = str(body["metadata"]["namespace"])
     with store_errors("", delay=None):
-        store = resolve_store(spec.store, body["metadata"]["namespace"], ctx.cache)
+        store = resolve_store(spec.store, namespace, ctx.cache)
     where = f"{store.kind} {store.name!r}: "
     with store_errors("", delay=60.0, secrets_prefix=where):
         provider = ctx.provider(store)
@@ -62,10 +67,25 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
             REDACTOR.add(value.value)
             return value.value
 
-    for index, ref in enumerate(spec.data_from):
-        value = read(ref, f"spec.dataFrom[{index}].extract")
-        with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec), refused=lambda m: InvalidSpecError("spec.dataFrom", m)):
-            data.update(spread(value, ref.property, ref.key))
+    def find(criteria: FindCriteria, field: str) -> list[str]:
+        nonlocal reads
+        with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec),
+                             refused=lambda message: TemporaryError("InvalidSpec", f"{field}: {message}", None)):
+            keys, fetched = ctx.providers.find(store.key, provider, criteria, fresh=fresh)
+            reads += fetched
+            return keys
+
+    def generate(index: int, entry: DataFrom, final_keys: Callable[[Mapping[str, str]], dict[str, str]]) -> dict[str, bytes]:
+        assert entry.generator is not None
+        values = kept_or_new(ctx, namespace, str(body["metadata"]["name"]), spec.target.name, index, entry.generator,
+                             final_keys, regenerate=fresh)
+        for value in values.values():
+            REDACTOR.add(value.decode(errors="replace"))
+        return values
+
+    for index, entry in enumerate(spec.data_from):
+        data.update(entry_data(index, entry, read=read, find=find, generate=generate,
+                               find_limit=ctx.config.max_find_results, where=where))
     for index, item in enumerate(spec.data):
         value = read(item.remote, f"spec.data[{index}].remoteRef")
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec), refused=lambda m: InvalidSpecError("spec.data", m)):
@@ -121,6 +141,7 @@ class _Pass:
         self.ctx.cache.set_watches((KIND, self.namespace, self.name), [
             (self.namespace, "Secret", target.name),
             *([(self.namespace, "ConfigMap", target.masked_configmap)] if target.masked_configmap else []),
+            *[(self.namespace, kind, name) for kind, name in (target.template.sources() if target.template else [])],
         ])
         if self.ctx.config.track_workloads:
             self.usage = self.ctx.cache.users_of(self.namespace, target.name)
@@ -154,7 +175,7 @@ class _Pass:
         """Fetch, write the Secret (and the masked ConfigMap view). Raises the REPORTED failures."""
         data, reads, _store = fetch_data(self.ctx, self.body, spec, fresh=self.forced)
         self.stats.read(reads, self.now)
-        secret = desired_secret(self.body, spec, data)
+        secret = desired_secret(self.body, spec, data, self.template_sources(spec))
         outcome = write(self.ctx.api, self.ctx.cache, secret)
         masked = spec.target.masked_configmap
         if masked and outcome.result in (WriteResult.CREATED, WriteResult.UPDATED, WriteResult.UNCHANGED):
@@ -163,6 +184,16 @@ class _Pass:
             delete_if_ours(self.ctx.api, self.ctx.cache, "ConfigMap", self.namespace, f"{spec.target.name}-masked",
                            f"{KIND}/{self.name}")
         return secret, outcome
+
+    def template_sources(self, spec: ManagedSecretSpec) -> dict[tuple[str, str], dict[str, str]]:
+        """The keys of the ConfigMaps / Secrets ``templateFrom`` names, read in this object's namespace only."""
+        template = spec.target.template
+        sources: dict[tuple[str, str], dict[str, str]] = {}
+        for i, entry in enumerate(template.template_from if template else ()):
+            if entry.kind and (entry.kind, entry.name) not in sources:
+                where = f"spec.target.template.templateFrom[{i}].{'configMap' if entry.kind == 'ConfigMap' else 'secret'}"
+                sources[(entry.kind, entry.name)] = read_object(self.ctx, self.namespace, entry.kind, entry.name, where, False) or {}
+        return sources
 
     def synced(self, spec: ManagedSecretSpec, secret: Desired, outcome: WriteOutcome,
                rot: rotation.RotationPass | None) -> float | None:

@@ -70,8 +70,8 @@ def _not_found(where: str, kind: str, name: str) -> TemporaryError:
     return TemporaryError("SourceError", f"{where}: {kind} {name!r} not found", 30.0)
 
 
-def _read_object(ctx: Context, namespace: str, kind: str, name: str, where: str, optional: bool) -> dict[str, str] | None:
-    """Text values of a ConfigMap/Secret of the bundle's namespace (re-read only when its version changed)."""
+def read_object(ctx: Context, namespace: str, kind: str, name: str, where: str, optional: bool) -> dict[str, str] | None:
+    """Text values of a ConfigMap/Secret of the object's own namespace (re-read only when its version changed)."""
     info = ctx.cache.get_object(kind, namespace, name)
     if info is None:
         # not labelled by us: cached only once its watch by name (watch.targets) has listed it; ask
@@ -160,7 +160,7 @@ def _source_part(ctx: Context, namespace: str, source: Mapping[str, Any], where:
         return dict(source.get("inline") or {}), False
     if "configMap" in source or "secret" in source:
         kind, ref = ("ConfigMap", source["configMap"]) if "configMap" in source else ("Secret", source["secret"])
-        data = _read_object(ctx, namespace, kind, ref["name"], f"{where}.{'configMap' if kind == 'ConfigMap' else 'secret'}",
+        data = read_object(ctx, namespace, kind, ref["name"], f"{where}.{'configMap' if kind == 'ConfigMap' else 'secret'}",
                             bool(ref.get("optional")))
         if data is None:
             return {}, False
@@ -173,7 +173,7 @@ def _source_part(ctx: Context, namespace: str, source: Mapping[str, Any], where:
     if "env" in source:
         env = source["env"]
         kind, name = ("ConfigMap", env["configMapName"]) if env.get("configMapName") else ("Secret", env["secretName"])
-        data = _read_object(ctx, namespace, kind, name, f"{where}.env", bool(env.get("optional")))
+        data = read_object(ctx, namespace, kind, name, f"{where}.env", bool(env.get("optional")))
         if data is None:
             return {}, False
         built.read.append(_seen(ctx, namespace, kind, name))
@@ -183,7 +183,7 @@ def _source_part(ctx: Context, namespace: str, source: Mapping[str, Any], where:
         store_ref = parse_store_ref(enc["storeRef"], f"{where}.encrypted.storeRef") if enc.get("storeRef") else default_store
         assert store_ref is not None  # CEL guarantees a store
         kind = enc.get("kind") or "Secret"
-        data = _read_object(ctx, namespace, kind, enc["name"], f"{where}.encrypted", False)
+        data = read_object(ctx, namespace, kind, enc["name"], f"{where}.encrypted", False)
         assert data is not None
         if enc["key"] not in data:
             raise TemporaryError("SourceError", f"{where}.encrypted: key {enc['key']!r} not found in {kind} {enc['name']!r}", 30.0)

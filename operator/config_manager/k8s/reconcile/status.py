@@ -88,7 +88,7 @@ def patch_status(ctx: Context, kind: str, body: Mapping[str, Any], patch: Mappin
     plural = PLURAL_BY_KIND[kind]
     updated = ctx.api.patch(plural, meta.get("namespace") or None, meta["name"], {"status": dict(patch)},
                             subresource="status")
-    if kind in SYNCED_KINDS:
+    if kind in SYNCED_KINDS or kind == "VaultDynamicSecret":
         ctx.cache.update_body(plural, updated)
     return updated.get("status") or {}
 

@@ -35,7 +35,8 @@ from .. import metrics
 from ..api.resources import ANN_ROTATE
 from ..context import Context
 from ..logs import REDACTOR
-from ..spec.managedsecret import ManagedSecretSpec, RemoteRef
+from ..spec.generators import parse_generator
+from ..spec.managedsecret import InvalidSpecError, ManagedSecretSpec, RemoteRef, parse_generator_ref
 from ..spec.rotation import RotatedKey, RotationSpec, sync_spec
 from ..stores.credentials import StoreNotReadyError
 from ..stores.isolation import IsolationError
@@ -151,13 +152,38 @@ def _scale(ctx: Context) -> float:
     return float(getattr(ctx.config, "rotation_interval_scale", 1.0))
 
 
+def referenced_generator(ctx: Context, body: Mapping[str, Any], raw: Mapping[str, Any]) -> Callable[[], Any] | None:
+    """``spec.rotation.generatorRef`` as a generator of one value (Password: the password, UUID: the uuid),
+    from the generator object in the watch cache; None when the rotation names none."""
+    ref = raw.get("generatorRef")
+    if not ref:
+        return None
+    field = "spec.rotation.generatorRef"
+    parsed = parse_generator_ref(ref, field)
+    if parsed.kind == "SSHKey":
+        raise InvalidSpecError(f"{field}.kind", "SSHKey makes two keys; use it from dataFrom[].sourceRef.generatorRef "
+                                                "(force-sync makes a new pair)")
+    namespace = str(body["metadata"]["namespace"])
+    with ctx.cache.lock:
+        generator_body = ctx.cache.generators.get((parsed.kind, namespace, parsed.name))
+    if generator_body is None:
+        raise InvalidSpecError(field, f"{parsed.kind} {parsed.name!r} not found in namespace {namespace!r}")
+    try:
+        generator = parse_generator(parsed.kind, generator_body)
+    except InvalidSpecError as exc:
+        raise InvalidSpecError(field, str(exc)) from None
+    first = generator.keys[0]
+    return lambda: generator.generate()[first]
+
+
 def before_sync(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, status: Mapping[str, Any],
                 patch_status: PatchStatus) -> RotationPass | None:
     """Steps 1-3 for a ManagedSecret (see the module docstring). None when it has no ``spec.rotation``."""
     raw = rotation_raw(body)
     if raw is None:
         return None
-    subject = managed_secret_subject(raw, spec, interval_scale=_scale(ctx))
+    subject = managed_secret_subject(raw, spec, interval_scale=_scale(ctx),
+                                     default_generator=referenced_generator(ctx, body, raw))
     rp = begin(ctx, body, subject, status, patch_status)
     rp.spec = sync_spec(spec, subject.rotation)
     return rp
@@ -170,7 +196,7 @@ def before_sync_bundle(ctx: Context, body: Mapping[str, Any], status: Mapping[st
     if raw is None:
         return None
     subject = config_bundle_subject(raw, body.get("spec") or {}, secret_name=secret_name, secret_key=secret_key,
-                                    interval_scale=_scale(ctx))
+                                    interval_scale=_scale(ctx), default_generator=referenced_generator(ctx, body, raw))
     return begin(ctx, body, subject, status, patch_status)
 
 

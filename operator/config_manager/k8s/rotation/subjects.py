@@ -10,7 +10,7 @@ pure, so the rules (e.g. a bundle's rotated paths share one store) are unit-test
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +42,15 @@ def rotation_raw(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return raw if isinstance(raw, Mapping) else None
 
 
-def managed_secret_subject(raw: Mapping[str, Any], spec: ManagedSecretSpec, *, interval_scale: float = 1.0) -> Subject:
-    rotation = parse_rotation(raw, spec, interval_scale=interval_scale)
+def managed_secret_subject(raw: Mapping[str, Any], spec: ManagedSecretSpec, *, interval_scale: float = 1.0,
+                           default_generator: Callable[[], Any] | None = None) -> Subject:
+    rotation = parse_rotation(raw, spec, interval_scale=interval_scale, default_generator=default_generator)
     changed = tuple(rotation.key_names) + tuple(k.previous_secret_key for k in rotation.keys if k.previous_secret_key)
     return Subject("ManagedSecret", MANAGED_SECRET, spec.store, spec.target.name, rotation, changed)
 
 
 def config_bundle_subject(raw: Mapping[str, Any], bundle_spec: Mapping[str, Any], *, secret_name: str, secret_key: str,
-                          interval_scale: float = 1.0) -> Subject:
+                          interval_scale: float = 1.0, default_generator: Callable[[], Any] | None = None) -> Subject:
     """The adapter for a ConfigBundle: ``keys`` name config paths of ``spec.secrets`` (all when absent).
 
     Every rotated path must use the same store (one intent, one provider). Raises InvalidSpecError."""
@@ -64,7 +65,8 @@ def config_bundle_subject(raw: Mapping[str, Any], bundle_spec: Mapping[str, Any]
         path = str(item.get("path") or "")
         refs[path] = parse_remote_ref(item.get("remoteRef"), f"{field}.remoteRef")
         stores[path] = store
-    rotation = parse_rotation_refs(raw, refs, unmapped=False, what="the paths of spec.secrets", interval_scale=interval_scale)
+    rotation = parse_rotation_refs(raw, refs, unmapped=False, what="the paths of spec.secrets", interval_scale=interval_scale,
+                                   default_generator=default_generator)
     used = {stores[name] for name in rotation.key_names}
     if len(used) != 1:
         raise InvalidSpecError("spec.rotation.keys", "the rotated paths must all use one store (rotate the others from a second bundle)")

@@ -75,20 +75,24 @@ def _ref(raw: Any, path: str) -> SecretKeyRef | None:
     return SecretKeyRef(str(raw["name"]), str(raw["key"]))
 
 
-def parse_rotation(raw: Mapping[str, Any], spec: ManagedSecretSpec, *, interval_scale: float = 1.0) -> RotationSpec:
+def parse_rotation(raw: Mapping[str, Any], spec: ManagedSecretSpec, *, interval_scale: float = 1.0,
+                   default_generator: Callable[[], Any] | None = None) -> RotationSpec:
     """Validate a ManagedSecret's ``spec.rotation`` against its ``spec.data``. Raises InvalidSpecError naming the field.
 
     A rotated key that ``spec.data`` does not map lives in the store under its own name."""
     refs = {item.secret_key: item.remote for item in spec.data}
-    return parse_rotation_refs(raw, refs, unmapped=True, interval_scale=interval_scale)
+    return parse_rotation_refs(raw, refs, unmapped=True, interval_scale=interval_scale, default_generator=default_generator)
 
 
 def parse_rotation_refs(raw: Mapping[str, Any], refs: Mapping[str, RemoteRef], *, unmapped: bool,
-                        what: str = "spec.data", interval_scale: float = 1.0) -> RotationSpec:
+                        what: str = "spec.data", interval_scale: float = 1.0,
+                        default_generator: Callable[[], Any] | None = None) -> RotationSpec:
     """Validate ``spec.rotation`` given ``refs`` (rotatable name -> store reference, in spec order).
 
     ``unmapped``: a name in ``keys`` that ``refs`` lacks is stored under its own name (ManagedSecret), or
-    is an error naming ``what`` (ConfigBundle: every rotated path must be one of its ``spec.secrets``)."""
+    is an error naming ``what`` (ConfigBundle: every rotated path must be one of its ``spec.secrets``).
+    ``default_generator``: what ``spec.rotation.generatorRef`` resolved to (it replaces ``generator``;
+    ``generators`` still override it per key)."""
     path = "spec.rotation"
     interval, cron = raw.get("interval"), raw.get("schedule")
     if interval and cron:
@@ -125,7 +129,8 @@ def parse_rotation_refs(raw: Mapping[str, Any], refs: Mapping[str, RemoteRef], *
         gen_raw = dict(per_key.get(name) or default_gen)
         gen_raw.setdefault("type", "password")
         try:
-            generator = generator_from_spec(gen_raw)
+            generator = default_generator if default_generator is not None and name not in per_key \
+                else generator_from_spec(gen_raw)
         except ConfigurationError as exc:
             field = f"{path}.generators[{name}]" if name in per_key else f"{path}.generator"
             raise InvalidSpecError(field, str(exc)) from None

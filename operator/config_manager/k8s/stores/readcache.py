@@ -8,19 +8,21 @@
   shorter one): objects refreshing every minute on the same key cost one provider read per minute in
   all, without tuning, and no object is handed an answer older than its own interval. A store change
   (fingerprint, ``forget_store``) drops the store's answers; a force-sync reads afresh.
+- ``find`` (listing with a filter) goes through the same single flight and window as a read.
 - Failures are not cached; they feed a per-store ``Backoff``, and while a store is backing off, reads
   fail fast with the last error instead of calling the backend again.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...errors import ConfigurationError, ProviderUnavailableError, SecretNotFoundError, SecretsError
-from ...providers import SecretProvider, SecretValue
+from ...providers import FindCriteria, SecretProvider, SecretValue
 from .. import metrics
 from ..spec.managedsecret import RemoteRef
 from .backoff import Backoff
@@ -100,14 +102,27 @@ class ProviderCache:
         ``fresh`` ignores a cached answer (but still joins a read in flight); ``interval`` is the asker's
         refresh interval: an answer younger than ``max(ttl, interval)`` is shared.
         """
-        max_age = max(self.ttl, interval)
+        return self._through(store_key, (store_key, ref.key, ref.version), provider.provider_type, "get",
+                             lambda: provider.get(ref.key, ref.version), fresh=fresh, max_age=max(self.ttl, interval))
+
+    def find(self, store_key: str, provider: SecretProvider, criteria: FindCriteria, *,
+             fresh: bool = False, interval: float = 0.0) -> tuple[list[str], bool]:
+        """The keys ``criteria`` selects (``provider.find``), single-flight and shared like reads."""
+        ident = json.dumps([criteria.name_regexp, sorted(criteria.tags.items()), criteria.path, criteria.limit])
+        answer, fetched = self._through(
+            store_key, (store_key, "\x00find", ident), provider.provider_type, "find",
+            lambda: SecretValue(key="find", value=tuple(provider.find(criteria))), fresh=fresh,
+            max_age=max(self.ttl, interval))
+        return list(answer.value), fetched
+
+    def _through(self, store_key: str, key: tuple[str, str, str | None], provider_type: str, operation: str,
+                 call: Callable[[], SecretValue], *, fresh: bool, max_age: float) -> tuple[SecretValue, bool]:
         waiting = self.backoff.remaining(store_key)
         if waiting > 0:
             last = self._last_error.get(store_key)
             raise ProviderUnavailableError(
                 f"store backing off for {waiting:.0f}s after: {last}" if last else f"store backing off for {waiting:.0f}s"
             )
-        key = (store_key, ref.key, ref.version)
         now = self._clock()
         with self._lock:
             flight = self._flights.get(key)
@@ -123,8 +138,8 @@ class ProviderCache:
             assert flight.value is not None
             return flight.value, False
         try:
-            with metrics.provider_call(provider.provider_type, "get"):
-                value = provider.get(ref.key, ref.version)
+            with metrics.provider_call(provider_type, operation):
+                value = call()
         except (SecretNotFoundError, ConfigurationError) as exc:
             # a missing key, or a key/version the provider refuses to send ("../x", "/abs"), is an answer
             # about this reference, not a store failure: no store-wide backoff for the other objects

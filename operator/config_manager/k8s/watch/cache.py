@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api.resources import ANN_DATA_HASH, ANN_MANAGED_KEYS, ANN_OWNER, GROUP, MANAGED_SECRET
+from ..api.resources import ANN_DATA_HASH, ANN_MANAGED_KEYS, ANN_OWNER, GROUP, MANAGED_SECRET, VAULT_DYNAMIC_SECRET
 from ..hashing import data_hash
 
 ObjKey = tuple[str, str]  # (namespace, name)
@@ -129,6 +129,9 @@ class ClusterCache:
     cluster_stores: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     managed_secrets: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
     bundles: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
+    dynamic_secrets: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)  # VaultDynamicSecrets
+    # (kind, namespace, name) -> body of a generator object (Password, SSHKey, UUID)
+    generators: dict[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     # (namespace, secret name) -> {(kind, name)} of workloads whose pod template references it
     usage: dict[ObjKey, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     _workload_refs: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
@@ -144,7 +147,7 @@ class ClusterCache:
         """Replace our own object's cached body with a newer one (e.g. the answer to a status PATCH)."""
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        table = self.managed_secrets if plural == MANAGED_SECRET else self.bundles
+        table = {MANAGED_SECRET: self.managed_secrets, VAULT_DYNAMIC_SECRET: self.dynamic_secrets}.get(plural, self.bundles)
         with self.lock:
             current = table.get(key)
             if current is not None and (current.get("metadata") or {}).get("uid") != meta.get("uid"):

@@ -22,10 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..api.conditions import get_condition
 from ..api.resources import (
     CLUSTER_SECRET_STORE,
     CONFIG_BUNDLE,
     CONFIGMAPS,
+    GENERATOR_PLURALS,
     LABEL_MANAGED_BY,
     MANAGED_BY_VALUE,
     MANAGED_SECRET,
@@ -35,6 +37,7 @@ from ..api.resources import (
     SECRETS,
     STORE_KINDS,
     SYNCED_KINDS,
+    VAULT_DYNAMIC_SECRET,
     WORKLOAD_PLURALS,
 )
 from ..context import Context
@@ -127,6 +130,14 @@ def _own_object_cache(w: Watched, kind: str, table_name: str, etype: str | None,
         w.enqueue(key, 0.0)
 
 
+def _dynamic_secret_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
+    """A VaultDynamicSecret: as our other objects, plus a pass when its deletion starts (its finalizer
+    revokes the leases)."""
+    _own_object_cache(w, "VaultDynamicSecret", "dynamic_secrets", etype, body)
+    if etype != "DELETED" and (body.get("metadata") or {}).get("deletionTimestamp"):
+        w.enqueue(key_of("VaultDynamicSecret", body), 0.0, "delete")
+
+
 def _rotation_event(w: Watched, kind: str, plural: str, etype: str | None, body: Mapping[str, Any]) -> None:
     """An immediate pass for a new rotate annotation; on first sight, a pass when a rotation is due."""
     if w.queue is None or etype == "DELETED":
@@ -183,6 +194,38 @@ def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> None:
     except Exception:  # noqa: BLE001 - an invalid reference is reported by the store's reconcile
         refs = []
     w.ctx.cache.set_watches(key, [(ns, k, n) for _p, k, ns, n in refs])
+
+
+# -- generators (Password, SSHKey, UUID) ----------------------------------------------------------------
+
+def _generator_key(kind: str, body: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = body.get("metadata") or {}
+    return (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _generator_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, Any]) -> None:
+    """Keep the generator's body; a ManagedSecret (or a bundle's rotation) of its namespace that names it syncs again when it
+    appears, changes or goes (a kept value stays kept: only a missing one is generated)."""
+    assert w.ctx is not None
+    cache = w.ctx.cache
+    key = _generator_key(kind, body)
+    with cache.lock:
+        if etype == "DELETED":
+            cache.generators.pop(key, None)
+        else:
+            cache.generators[key] = cached(body)
+        users = [(user_kind, ns, name)
+                 for user_kind, table in (("ManagedSecret", cache.managed_secrets), ("ConfigBundle", cache.bundles))
+                 for (ns, name), obj in table.items()
+                 if ns == key[1] and triggers.names_generator(obj.get("spec") or {}, kind, key[2])]
+    if etype is None:
+        # the initial listing is not a change: only users that were waiting for this generator
+        tables = {"ManagedSecret": cache.managed_secrets, "ConfigBundle": cache.bundles}
+        users = [u for u in users
+                 if (get_condition((tables[u[0]].get(u[1:]) or {}).get("status") or {}, "Ready") or {}).get("reason")
+                 == "GeneratorNotFound"]
+    for user in users:
+        w.enqueue(user, 0.5)
 
 
 # -- namespaces -----------------------------------------------------------------------------------------
@@ -280,6 +323,11 @@ def object_handler(w: Watched, kind: str) -> Handler:
     return lambda etype, body: _object_event(w, kind, etype, body)
 
 
+def generator_handler(w: Watched, kind: str) -> Handler:
+    """The handler of a generator kind (Password, SSHKey, UUID): kept in the cache, its users re-synced."""
+    return lambda etype, body: _generator_event(w, kind, etype, body)
+
+
 def own_handler(w: Watched, kind: str, plural: str, table: str) -> Handler:
     """The handler of one of our own kinds (``OWN_KINDS``): cache, first-sight and spec-change decisions."""
     return lambda etype, body: _own_object_event(w, kind, plural, table, etype, body)
@@ -293,6 +341,10 @@ def feeds(w: Watched, namespaces: list[str], *, track_workloads: bool) -> list[F
                 lambda etype, body: _store_event(w, "ClusterSecretStore", etype, body))]
     for ns in scopes:
         out.append(Feed(0, Scope(SECRET_STORE, ns), "SecretStore", lambda etype, body: _store_event(w, "SecretStore", etype, body)))
+        for kind, plural in GENERATOR_PLURALS.items():
+            out.append(Feed(0, Scope(plural, ns), kind, generator_handler(w, kind)))
+        out.append(Feed(1, Scope(VAULT_DYNAMIC_SECRET, ns), "VaultDynamicSecret",
+                        lambda etype, body: _dynamic_secret_event(w, etype, body)))
         for plural, kind in ((SECRETS, "Secret"), (CONFIGMAPS, "ConfigMap")):
             out.append(Feed(0, Scope(plural, ns, label_selector=MANAGED_SELECTOR), kind, object_handler(w, kind)))
         for plural, kind, table in OWN_KINDS:

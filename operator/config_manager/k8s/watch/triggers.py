@@ -68,6 +68,13 @@ def spec_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     return force_sync_value(old or {}) != force_sync_value(new)
 
 
+def names_generator(spec: Mapping[str, Any], kind: str, name: str) -> bool:
+    """True when a ManagedSecret spec names the generator ``kind``/``name`` (dataFrom or rotation)."""
+    refs = [((item or {}).get("sourceRef") or {}).get("generatorRef") or {} for item in spec.get("dataFrom") or []]
+    refs.append(((spec.get("rotation") or {}).get("generatorRef")) or {})
+    return any(ref.get("kind") == kind and ref.get("name") == name for ref in refs)
+
+
 def store_refs(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """Every ``storeRef`` of a ManagedSecret or ConfigBundle spec (the default one and per secret)."""
     return [spec.get("storeRef") or {}] + [s.get("storeRef") or {} for s in spec.get("secrets") or []]

@@ -1,6 +1,6 @@
 """The Secret and masked ConfigMap a ManagedSecret asks for, given the values fetched: pure, no I/O.
 
-Templates (``template``) render over the fetched values as text; the masked ConfigMap shows every key as
+Templates (``template.apply``) render over the fetched values; the masked ConfigMap shows every key as
 ``[MASKED]`` with the non-secret metadata beside it (``_meta.tier``, ``_meta.owner``, ...).
 """
 
@@ -11,22 +11,23 @@ from typing import Any
 
 from ..api.resources import LABEL_TIER, MASK
 from ..spec.managedsecret import ManagedSecretSpec
-from .template import render_all
-from .values import b64, text_values
+from .template.apply import Sources, apply_template
+from .values import b64
 from .writer import Desired
 
 
-def desired_secret(body: Mapping[str, Any], spec: ManagedSecretSpec, data: Mapping[str, bytes]) -> Desired:
-    """The Secret this spec asks for, given the fetched data."""
+def desired_secret(body: Mapping[str, Any], spec: ManagedSecretSpec, data: Mapping[str, bytes],
+                   sources: Sources | None = None) -> Desired:
+    """The Secret this spec asks for, given the fetched data and the ``templateFrom`` objects' keys."""
     target = spec.target
     values = dict(data)
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
     if target.template is not None:
-        rendered = {k: v.encode() for k, v in render_all(target.template.data, text_values(data)).items()}
-        values = {**data, **rendered} if target.template.merge_policy == "Merge" or not rendered else rendered
-        labels.update(target.template.labels)
-        annotations.update(target.template.annotations)
+        rendered = apply_template(target.template, data, sources or {})
+        values = rendered.data
+        labels.update(rendered.labels)
+        annotations.update(rendered.annotations)
     meta_labels = spec.metadata.get("labels") or {}
     labels.update({str(k): str(v) for k, v in meta_labels.items()})
     if spec.metadata.get("tier"):

@@ -62,14 +62,15 @@ def to_bytes(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
-def spread(value: Any, prop: str | None, key: str) -> dict[str, bytes]:
-    """dataFrom.extract: one Secret key per field of the (structured) value."""
+def spread(value: Any, prop: str | None, key: str, *, check_keys: bool = True) -> dict[str, bytes]:
+    """dataFrom.extract: one Secret key per field of the (structured) value (``check_keys=False``: field
+    names as they are, for a rewrite or conversion to make valid)."""
     obj = _structured(extract_property(value, prop, key))
     if not isinstance(obj, Mapping):
         raise ValueShapeError(f"dataFrom key {key!r}{'#' + prop if prop else ''} does not hold an object")
     result: dict[str, bytes] = {}
     for field, field_value in obj.items():
-        if not _SECRET_KEY.match(str(field)):
+        if check_keys and not _SECRET_KEY.match(str(field)):
             raise ValueShapeError(f"dataFrom key {key!r}: field {str(field)[:64]!r} is not a valid Secret key")
         result[str(field)] = to_bytes(field_value)
     return result
@@ -78,14 +79,3 @@ def spread(value: Any, prop: str | None, key: str) -> dict[str, bytes]:
 def b64(data: Mapping[str, bytes]) -> dict[str, str]:
     """Secret ``data`` encoding."""
     return {k: base64.b64encode(v).decode() for k, v in data.items()}
-
-
-def text_values(data: Mapping[str, bytes]) -> dict[str, str]:
-    """Values as text for templates (undecodable bytes as base64)."""
-    out: dict[str, str] = {}
-    for k, v in data.items():
-        try:
-            out[k] = v.decode()
-        except UnicodeDecodeError:
-            out[k] = base64.b64encode(v).decode()
-    return out

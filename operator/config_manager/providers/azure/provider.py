@@ -29,7 +29,7 @@ from azure.core.credentials import TokenCredential
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
 from ...errors import ConfigManagerError, ConfigurationError, ProviderUnavailableError
-from ..base import SecretProvider, SecretValue
+from ..base import FindCriteria, SecretProvider, SecretValue, bounded
 from . import names
 from .credentials import credential_from_settings
 from .errors import translate
@@ -238,6 +238,23 @@ class AzureKeyVaultSecrets(SecretProvider):
             "listing secrets of", None, None, lambda: builtins.list(self._client.list_properties_of_secrets())
         )
         return self._keys((p.name for p in items), prefix)
+
+    def find(self, criteria: FindCriteria) -> builtins.list[str]:
+        """Keys whose name matches and whose current version's tags hold every tag in ``criteria``: one
+        listing of the vault's secret properties (tags come with it), no value read. Disabled secrets
+        are skipped (they cannot be read)."""
+        pattern = criteria.pattern()
+        items: builtins.list[SecretProperties] = self._call(
+            "listing secrets of", None, None, lambda: builtins.list(self._client.list_properties_of_secrets())
+        )
+        found = []
+        for props in items:
+            if not props.name or props.enabled is False:
+                continue
+            key = names.decode(props.name)
+            if criteria.selects_name(key, pattern) and criteria.selects_tags(props.tags or {}):
+                found.append(key)
+        return bounded(found, criteria, self.describe())
 
     def versions(self, key: str) -> builtins.list[str]:
         """Version ids of the key, oldest first."""

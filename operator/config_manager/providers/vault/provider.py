@@ -29,10 +29,11 @@ from ...errors import (
     ProviderError,
     UnsupportedOperationError,
 )
-from ..base import SecretProvider, SecretValue
+from ..base import FindCriteria, SecretProvider, SecretValue
 from .auth import VaultAuth, auth_from_config
 from .errors import translate, translate_login
 from .kv import KVEngine, engine_for
+from .leases import VaultLeases
 from .values import decode_value, encode_value
 
 T = TypeVar("T")
@@ -315,6 +316,19 @@ class HashiCorpVaultSecrets(SecretProvider):
         walk(folder)
         return sorted(found)
 
+    def find(self, criteria: FindCriteria) -> builtins.list[str]:
+        """Keys under ``criteria.path`` (walked recursively, as ``list``) whose path matches the name regexp;
+        with ``tags``, those whose KV v2 custom metadata holds every tag (one metadata read per candidate).
+        A KV v1 mount keeps no metadata, so ``tags`` there are refused."""
+        if criteria.tags and self.version == "v1":
+            raise ConfigurationError(
+                f"vault: KV v1 mount '{self.mount_point}' keeps no custom metadata to match tags against; use a KV v2 mount"
+            )
+        folder = criteria.folder()
+        if folder:
+            _check_key(folder.rstrip("/"))
+        return super().find(criteria)
+
     def versions(self, key: str) -> builtins.list[str]:
         """Readable versions (not deleted or destroyed), oldest first. KV v2 only."""
         path = _check_key(key)
@@ -348,6 +362,10 @@ class HashiCorpVaultSecrets(SecretProvider):
             raise ConfigurationError(
                 f"vault: mount '{self.mount_point}' runs KV {actual}, but the provider is configured for {self.version}"
             )
+
+    def leases(self) -> VaultLeases:
+        """Lease operations (dynamic secrets engines) with this provider's token, TLS and timeout."""
+        return VaultLeases(self._client, self._call)
 
     def close(self) -> None:
         try:
