@@ -12,7 +12,7 @@ import pytest
 
 from config_manager.k8s.api.resources import LABEL_MANAGED_BY, MANAGED_BY_VALUE
 from config_manager.k8s.watch.cache import ClusterCache
-from config_manager.k8s.watch.informer import Gone, Informer, Scope
+from config_manager.k8s.watch.informer import Gone, Informer, NotServed, Scope
 from config_manager.k8s.watch.targets import NamedWatches, wanted
 
 
@@ -167,3 +167,13 @@ def test_a_seeded_informer_reports_a_deletion_that_happened_before_it_listed() -
                         known={("a", "x"): "1", ("a", "y"): "2"})
     run_until(informer, lambda: informer.synced.is_set())
     assert seen == [("MODIFIED", "y"), ("DELETED", "x")]
+
+
+def test_a_resource_not_served_counts_as_synced_and_empty() -> None:
+    class Raising(Script):
+        async def list_page(self, scope: Scope, limit: int, cont: str | None) -> dict[str, Any]:
+            raise NotServed(scope.resource)
+    seen, handler = recording()
+    informer = Informer(Raising([], []), Scope("passwords"), handler, kind="Password")
+    run_until(informer, lambda: informer.synced.is_set())
+    assert informer.synced.is_set() and seen == []

@@ -9,6 +9,8 @@ count, and when a listing outlives its continue token (410 Gone) kopf ends the p
 - then WATCHes from the list's resourceVersion with bookmarks, resuming from the last version seen when
   the server ends the stream, and relisting on 410 Gone; a relist delivers only what changed, and a
   DELETED for what disappeared meanwhile;
+- a resource the apiserver does not serve (404: its CRD is not installed) counts as synced and empty,
+  and is listed again every 30 s, so one missing CRD does not hold the operator's readiness;
 - calls its handler with ``(None, object)`` for objects of the first listing ("first sight", as kopf's
   initial listing did) and ``("ADDED" | "MODIFIED" | "DELETED", object)`` afterwards; ``synced`` is set
   once the first listing is complete (the operator's readiness).
@@ -37,6 +39,10 @@ Handler = Callable[[str | None, dict[str, Any]], None]
 
 class Gone(Exception):
     """410: a continue token or a resourceVersion is too old; the list starts again."""
+
+
+class NotServed(Exception):
+    """404 on the collection: the resource is not served (its CRD is not installed, or not yet)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class Informer:
         self.known: dict[tuple[str, str], str] = dict(known or {})
         self.first_sight = first_sight  # False: even the first listing reports ADDED/MODIFIED
         self.relists = 0
+        self.not_served_delay = 30.0
 
     def _deliver(self, event_type: str | None, obj: dict[str, Any]) -> None:
         obj.setdefault("kind", self.kind)
@@ -178,6 +185,13 @@ class Informer:
             except Gone:
                 self._relisted("resourceVersion expired")
                 rv = None
+            except NotServed:
+                # not served: nothing to cache, so not a reason to hold readiness; look again later
+                if not self.synced.is_set():
+                    log.warning("%s is not served by the apiserver (CRD not installed?); retrying every %.0fs",
+                                self.scope.describe(), self.not_served_delay)
+                self.synced.set()
+                await asyncio.sleep(self.not_served_delay)
             except Exception as exc:  # noqa: BLE001 - network, apiserver restarts: retry, keep the cache
                 log.warning("watch of %s failed (%s); retrying in %.0fs", self.scope.describe(),
                             type(exc).__name__, self.retry_delay)
@@ -212,6 +226,8 @@ class AioTransport:
             raw = await resp.read()
             if resp.status == 410:
                 raise Gone("list continue token expired")
+            if resp.status == 404:
+                raise NotServed(scope.resource)
             if resp.status != 200:
                 raise RuntimeError(f"list {scope.describe()}: {resp.status} {resp.reason}")
         answer: dict[str, Any] = json.loads(raw)
