@@ -65,7 +65,7 @@ class DirectHttp:
                 response = conn.getresponse()
                 data = response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                    http.client.CannotSendRequest):
+                    http.client.CannotSendRequest, ssl.SSLEOFError, ssl.SSLZeroReturnError):
                 self._drop()
                 if reused and attempt == 0:
                     continue  # the server closed an idle keep-alive connection: once more on a new one
