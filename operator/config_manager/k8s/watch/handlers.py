@@ -169,12 +169,14 @@ def _store_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, An
     with cache.lock:
         old = table.get(table_key)
         table[table_key] = new
-    _watch_store_objects(w, key, new)
+    uncached = _watch_store_objects(w, key, new)
     first = key not in w.known
     w.known.add(key)
     old_gen = ((old or {}).get("metadata") or {}).get("generation")
     if first or old_gen != (new.get("metadata") or {}).get("generation"):
-        w.enqueue(key, 0.0)
+        # a credential not cached yet is being watched by name (watch.targets, within a second): validate
+        # after its first listing, so the provider is built once with the fingerprint it keeps
+        w.enqueue(key, 1.0 if uncached else 0.0)
         if not first:
             w.ctx.providers.forget_store(store_key(kind, namespace, name))
             for dep in w.dependents(kind, name, namespace or None):
@@ -184,8 +186,9 @@ def _store_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, An
             w.enqueue(dep, 0.5)
 
 
-def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> None:
-    """A store re-validates (and its users re-sync) when its blob or credential objects change."""
+def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> bool:
+    """A store re-validates (and its users re-sync) when its blob or credential objects change; True when
+    one of them is not in the cache yet."""
     assert w.ctx is not None
     kind, namespace, name = key
     store = store_from_body(kind, name, namespace or None, body)
@@ -193,7 +196,9 @@ def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> None:
         refs = store.credential_refs() if store is not None else []
     except Exception:  # noqa: BLE001 - an invalid reference is reported by the store's reconcile
         refs = []
-    w.ctx.cache.set_watches(key, [(ns, k, n) for _p, k, ns, n in refs])
+    objects = [(ns, k, n) for _p, k, ns, n in refs]
+    w.ctx.cache.set_watches(key, objects)
+    return any(w.ctx.cache.get_object(k, ns, n) is None for ns, k, n in objects)
 
 
 # -- generators (Password, SSHKey, UUID) ----------------------------------------------------------------
