@@ -3,6 +3,8 @@
 Prints a table of figures (each with the load average when it was taken) and writes
 ``bench/results/results.json``, ``burst.png``, ``latency.png``, ``memory.png`` and the py-spy profile.
 The full default run takes about 15 minutes on 2 cores; ``--sizes 20 --quick`` is the smoke run.
+``--scale 10000,20000`` runs the scale phases instead (``bench/scale.py``: restarts at those sizes, RSS,
+``--unrelated`` 100 KB Secrets next to them).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from .report import plots, table
 from .run import BenchConfig, run
+from .scale import run_scale
 
 
 def parse(argv: list[str] | None = None) -> BenchConfig:
@@ -30,10 +33,16 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--quick", action="store_true", help="smoke settings: tiny windows, few probes, no profile/plots")
     parser.add_argument("--operator-arg", action="append", default=[], help="extra operator flag (repeatable)")
     parser.add_argument("--report", action="store_true", help="only print the table and redraw plots from OUT/results.json")
+    parser.add_argument("--scale", default="", metavar="SIZES",
+                        help="run the scale phases instead (bench/scale.py), e.g. 10000,20000")
+    parser.add_argument("--unrelated", type=int, default=20000, help="with --scale: unrelated 100 KB Secrets (0: none)")
     args = parser.parse_args(argv)
     config = BenchConfig(sizes=tuple(int(s) for s in args.sizes.split(",")), raw=args.raw, concurrency=args.concurrency,
                          idle_window=args.idle_window, probes=args.probes, out=args.out, plots=not args.no_plots,
-                         profile=not args.no_profile, operator_args=tuple(args.operator_arg), report_only=args.report)
+                         profile=not args.no_profile, operator_args=tuple(args.operator_arg), report_only=args.report,
+                         scale=tuple(int(s) for s in args.scale.split(",") if s), unrelated=args.unrelated)
+    if config.scale:
+        config.raw, config.plots = min(config.raw, 1000), False
     if args.quick:
         config.raw, config.idle_window, config.probes, config.rotation_samples = min(config.raw, 200), 5.0, 5, 1
         config.settle_cap, config.profile, config.plots, config.probe_rate = 20.0, False, False, 10.0
@@ -45,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     config = parse(argv)
     if config.report_only:
         results = json.loads((config.out / "results.json").read_text())
+    elif config.scale:
+        results = run_scale(config, config.scale, config.unrelated)
     else:
         results = run(config)
     print()

@@ -1,6 +1,7 @@
 """Sample the operator with py-spy while it works, and reduce the samples to where the time goes.
 
-py-spy attaches to the running process (no restart, no code change) and writes collapsed stacks; the
+py-spy attaches to the running process (no restart, no code change) and writes collapsed stacks of the
+thread holding the GIL (``--gil``: where the interpreter burns CPU, not threads waiting on sockets); the
 summary keeps the functions with the most samples on top of the stack ("self") and the operator's and
 kopf's functions with the most samples anywhere in the stack ("inclusive").
 """
@@ -36,7 +37,7 @@ class ProfileRecorder:
             return
         self.proc = subprocess.Popen(
             [tool, "record", "--pid", str(self.pid), "--format", "raw", "--output", str(self.output),
-             "--rate", str(self.rate), "--nonblocking"],
+             "--rate", str(self.rate), "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
 

@@ -65,6 +65,8 @@ class BenchConfig:
     out: Path = REPO / "bench" / "results"
     operator_args: tuple[str, ...] = ()  # extra operator flags (e.g. --workers=16)
     report_only: bool = False  # redraw table and plots from an existing results.json
+    scale: tuple[int, ...] = ()  # --scale: the scale phases (bench/scale.py) at these sizes instead
+    unrelated: int = 20000  # --scale: unrelated 100 KB Secrets created after the last size
 
 
 @dataclass
@@ -267,12 +269,14 @@ class Bench:
             if index == 0 and not last:
                 await self.restart()  # a small restart too: start-up cost grows faster than linearly
 
-    async def burst(self, prefix: str, n: int, refresh: str, record: bool) -> None:
+    async def burst(self, prefix: str, n: int, refresh: str, record: bool, profile: bool | None = None) -> None:
         print(f"bench: {'burst' if record else 'fill'} of {n} ManagedSecrets (refreshInterval {refresh}), "
               f"{self.total} exist", flush=True)
         names = [f"{prefix}-{i}" for i in range(n)]
         mark = self.audit.mark()
-        profiler = ProfileRecorder(self._pid(), self.cfg.out / f"profile-burst-{n}.txt") if record and self.cfg.profile and n == max(self.cfg.sizes) else None
+        if profile is None:
+            profile = record and n == max(self.cfg.sizes)
+        profiler = ProfileRecorder(self._pid(), self.cfg.out / f"profile-burst-{n}.txt") if profile and self.cfg.profile else None
         if profiler:
             profiler.start()
         cpu0 = cpu_seconds(self._pid())
@@ -295,7 +299,7 @@ class Bench:
                  "requests_per_object": round(len(requests) / n, 2), "writes_per_object": round(writes(requests) / n, 2),
                  "provider_calls": _blob_gets(requests), "curve": sorted(round(v, 3) for v in finish.values()),
                  "operator_cpu_s": round(cpu, 2), "load": os.getloadavg(), "recorded": record}
-        self.data["bursts"].append(entry)
+        self.data.setdefault("bursts", []).append(entry)
         label = "burst" if record else "fill"
         self.figure(f"{label} N={n}: all Ready + Secret", elapsed, "s", note=f"creates accepted in {accepted:.1f}s")
         if record:
@@ -398,6 +402,7 @@ class Bench:
         await asyncio.to_thread(self.op.start)
         healthy = time.monotonic() - start
         pid = self._pid()
+        ready_task = asyncio.create_task(self._time_to_ready(start))
         probe = f"restart-probe-{existing}"
         self.sent[probe] = time.monotonic()
         await self.kube.create("managedsecrets", NS, managed_secret(probe, 0, "1h"))
@@ -408,11 +413,13 @@ class Bench:
         except TimeoutError:
             pass
         serving = self.secrets.added[probe] - start if probe in self.secrets.added else None
+        ready = await ready_task
         requests = self.audit.since(mark, OPERATOR_USER)
         own = [r for r in requests if not r.name.startswith(probe) and not r.about.startswith(probe)]
         exited = self.op.proc is None or self.op.proc.poll() is not None
         rss = None if exited else rss_mb(pid)
-        entry = {"objects": existing, "healthy_s": round(healthy, 2), "first_new_object_synced_s": serving,
+        entry = {"objects": existing, "healthy_s": round(healthy, 2), "ready_s": None if ready is None else round(ready, 2),
+                 "first_new_object_synced_s": serving,
                  "operator_exited": exited,
                  "settled_s": round(settled, 2), "settle_capped": settled >= self.cfg.settle_cap - 1,
                  "cpu_seconds": round(cpu, 2), "requests": by_verb(own), "writes": writes(own),
@@ -421,6 +428,7 @@ class Bench:
         if rss is not None:
             self.data["rss_mb"][f"{existing} (after restart)"] = round(rss, 1)
         self.figure(f"restart at {existing}: time to healthy", healthy, "s")
+        self.figure(f"restart at {existing}: time to ready (/readyz)", ready, "s", note="every informer's first listing done")
         self.figure(f"restart at {existing}: first new object synced", serving, "s",
                     note="a ManagedSecret created right after /healthz answered")
         self.figure(f"restart at {existing}: re-verified (CPU settled)", settled, "s",
@@ -434,6 +442,17 @@ class Bench:
         elif rss is not None:
             self.figure(f"operator RSS at {existing} after restart", rss, "MB",
                         *(("<= 200 MB at 10,000", rss <= 200) if existing >= 10000 else ("", None)))
+
+    async def _time_to_ready(self, start: float) -> float | None:
+        """Seconds from ``start`` until /readyz answers 200 (the informers' first listing done), or None."""
+        while time.monotonic() - start < self.cfg.probe_timeout:
+            try:
+                if await asyncio.to_thread(self.op.ready):
+                    return time.monotonic() - start
+            except AssertionError:  # the operator exited
+                return None
+            await asyncio.sleep(0.1)
+        return None
 
     async def _settle(self, pid: int, start: float) -> tuple[float, float]:
         """Seconds from start until the operator's CPU stays under 15% of a core for 3 s; CPU-s used."""

@@ -233,8 +233,8 @@ def test_operator_pod_ready_under_restricted_with_real_probes(release: Release) 
     spec = pod["spec"]
     container = spec["containers"][0]
     assert container["image"].endswith(release.cluster.operator_image)
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"]["path"] == "/healthz", probe
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"]["path"] == path, probe
     assert spec["serviceAccountName"] == release.fullname
     status = pod["status"]["containerStatuses"][0]
     assert status["ready"] and status["restartCount"] == 0, status
@@ -248,6 +248,10 @@ def test_operator_pod_ready_under_restricted_with_real_probes(release: Release) 
     health = info.kubectl("get", "--raw",
                           f"/api/v1/namespaces/{release.namespace}/pods/{pod['metadata']['name']}:8080/proxy/healthz").stdout
     assert health.strip(), "the health endpoint answered empty"
+    readyz = json.loads(info.kubectl("get", "--raw",
+                                     f"/api/v1/namespaces/{release.namespace}/pods/{pod['metadata']['name']}:8080/proxy/readyz").stdout)
+    assert readyz["ready"] is True, readyz  # the Pod is Ready because its informers have synced
+    print(f"operator caches synced {readyz['syncSeconds']:.2f}s after start")
 
 
 def test_pod_syncs_managedsecret_and_masked_configbundle_and_serves_metrics(

@@ -101,6 +101,16 @@ class OperatorProcess:
         except OSError:
             return False
 
+    def ready(self) -> bool:
+        """/readyz: True once the operator's informers have listed everything (its work queue runs)."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise AssertionError(f"operator exited; log tail:\n{self.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
     def stop(self) -> None:
         if self.proc is None:
             return

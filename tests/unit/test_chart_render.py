@@ -182,8 +182,8 @@ def test_runs_the_operator_entry_point_as_the_charts_service_account(combination
 def test_probes_use_the_operators_health_endpoint(combination: tuple[str, list[dict[str, Any]]]) -> None:
     _, objects = combination
     c = container(objects)
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": 8080}, probe
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert c[probe]["httpGet"] == {"path": path, "port": 8080}, probe
         assert c[probe]["periodSeconds"] > 0
     assert "--liveness=http://0.0.0.0:8080/healthz" in c["args"]
     assert c["ports"][0] == {"name": "http", "containerPort": 8080, "protocol": "TCP"}
@@ -193,6 +193,7 @@ def test_one_port_setting_moves_probes_server_and_metrics_together(helm: Path, t
     objects = render(helm, {"health": {"port": 9090, "path": "/live"}}, tmp_path)
     c = container(objects)
     assert c["livenessProbe"]["httpGet"] == {"path": "/live", "port": 9090}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 9090}
     assert c["ports"] == [{"name": "http", "containerPort": 9090, "protocol": "TCP"}]
     assert "--liveness=http://0.0.0.0:9090/live" in c["args"]
     assert the(objects, "Service")["spec"]["ports"][0]["targetPort"] == "http"

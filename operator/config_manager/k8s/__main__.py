@@ -2,8 +2,8 @@
 
 Flags: ``--namespace NS`` (repeatable) or ``--all-namespaces``; ``--leader-election`` (with
 ``--leader-election-namespace`` / ``--leader-election-id``) for more than one replica, ``--standalone``
-(the default: this process always reconciles); ``--liveness URL`` (serves /healthz and Prometheus
-/metrics on that address); ``--webhook-address HOST:PORT`` with ``--webhook-token-file`` and/or
+(the default: this process always reconciles); ``--liveness URL`` (serves /healthz, /readyz and
+Prometheus /metrics on that address; /readyz answers 503 until the informers' caches are synced); ``--webhook-address HOST:PORT`` with ``--webhook-token-file`` and/or
 ``--webhook-hmac-key-file`` (the change-event receiver, ``webhook``); ``--expiry-warning`` (lead time of
 ``SecretNearExpiry``); ``--log-level``, ``--log-format text|json``; tuning flags map onto
 ``config.OperatorConfig`` (which holds every default). The kubeconfig comes from ``$KUBECONFIG`` (or in-cluster configuration).
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
                         help="seconds before a standby takes over an unrenewed Lease")
     parser.add_argument("--lease-renew-period", type=float, default=DEFAULTS.lease_renew_period, help="seconds between the leader's renewals")
     parser.add_argument("--lease-retry-period", type=float, default=DEFAULTS.lease_retry_period, help="seconds between a standby's checks")
-    parser.add_argument("--liveness", metavar="URL", help="serve /healthz and /metrics, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--liveness", metavar="URL", help="serve /healthz, /readyz and /metrics, e.g. http://0.0.0.0:8080/healthz")
     parser.add_argument("--log-level", default=os.environ.get("CONFIG_MANAGER_LOG_LEVEL", "info"))
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
     parser.add_argument("--workers", type=int, default=DEFAULTS.workers, help="concurrent reconciles (= API concurrency bound)")
@@ -135,11 +135,18 @@ async def _serve_health(url: str, operator: Operator) -> Any:
         return web.json_response({"ok": ok, "leader": ok and operator.is_leader,
                                   "queued": len(queue) if queue is not None else 0}, status=200 if ok else 503)
 
+    async def ready(_: web.Request) -> web.Response:
+        # Ready once every informer's first listing is complete: only then can this replica act (or take over).
+        ok = operator.ready
+        return web.json_response({"ready": ok, "leader": operator.is_leader, "syncSeconds": operator.sync_seconds},
+                                 status=200 if ok else 503)
+
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
     app.router.add_get(health_path, health)
+    app.router.add_get("/readyz", ready)
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -1,28 +1,32 @@
 """The running operator as one object: its context, work queue, leader elector and kopf registry.
 
-``Operator`` builds everything at kopf's start-up (``startup``), registers the watches on its own kopf
-registry (``watch.handlers.register``) and routes each work-queue key to its reconciler (``dispatch``).
-Nothing lives in module globals, so ``__main__`` and a test can each run their own operator.
+``Operator`` builds everything at kopf's start-up (``startup``): the informers of ``watch.handlers.feeds``
+(phase 0, then phase 1, then the by-name watches of ``watch.targets``) and the work queue, which runs only
+once every first listing is complete (``ready``, served as /readyz). ``dispatch`` routes each work-queue
+key to its reconciler. Nothing lives in module globals, so ``__main__`` and a test can each run their own
+operator. kopf is the frame that runs it (login, start-up, shutdown); no kopf handler watches a resource.
 
-With leader election the work queue starts paused: every replica watches and schedules (its cache stays
-warm), only the Lease holder runs reconciles — the only code that writes to the API. On shutdown the
+With leader election every replica lists, watches and schedules (its cache stays warm), only the Lease
+holder runs reconciles — the only code that writes to the API. On shutdown the
 leader stops taking work, lets running reconciles finish, then releases the Lease for a fast failover.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from ..errors import ConfigurationError
 from ..providers import registry
-from . import expiry, metrics
+from . import metrics
 from .api.client import KubeApi
 from .api.events import EventRecorder
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
-from .api.resources import GROUP, MANAGED_SECRET, VERSION
 from .config import OperatorConfig
 from .context import Context
 from .reconcile import clustermanagedsecret, configbundle, managedsecret, pushsecret, secretstore, vaultdynamicsecret
@@ -30,8 +34,10 @@ from .stores.backoff import Backoff
 from .stores.readcache import ProviderCache
 from .watch import kinds
 from .watch.cache import ClusterCache
-from .watch.handlers import Watched, register
+from .watch.handlers import Watched, feeds, object_handler
+from .watch.informer import AioTransport, Informer
 from .watch.kopf_settings import configure_kopf
+from .watch.targets import NamedWatches, Owner
 from .watch.triggers import Key
 from .watch.workqueue import WorkQueue
 from .webhook.server import Receiver
@@ -61,10 +67,12 @@ class Operator:
         self.receiver: Receiver | None = None
         self.registry = kopf.OperatorRegistry()
         kopf.on.login(registry=self.registry)(kopf.login_via_client)  # kubeconfig or in-cluster, as kopf's default
-        register(self.registry, self.watched, track_workloads=config.track_workloads)
-        kinds.register(self.registry, self.watched)  # PushSecret, ClusterManagedSecret
-        # the expiry gauge follows status from the watch (so it is complete right after a restart)
-        kopf.on.event(GROUP, VERSION, MANAGED_SECRET, id="managedsecrets-expiry", registry=self.registry)(self._expiry_event)
+        self.informers: list[Informer] = []
+        self.named: NamedWatches | None = None
+        self.ready = False  # every informer's first listing is complete (readiness)
+        self.sync_seconds: float | None = None
+        self._transport: AioTransport | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         kopf.on.startup(registry=self.registry)(self.startup)
         kopf.on.cleanup(registry=self.registry)(self.cleanup)
 
@@ -80,14 +88,45 @@ class Operator:
     def is_leader(self) -> bool:
         return self.elector is None or self.elector.is_leader
 
-    @staticmethod
-    def _expiry_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        meta = body.get("metadata") or {}
-        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-        if event.get("type") == "DELETED":
-            expiry.forget(namespace, "ManagedSecret", name)
-        else:
-            expiry.gauge_from_status(namespace, "ManagedSecret", name, body.get("status"))
+    def _body_of(self, owner: Owner) -> Mapping[str, Any] | None:
+        ctx = self.watched.ctx
+        assert ctx is not None
+        table = {"ManagedSecret": ctx.cache.managed_secrets, "ConfigBundle": ctx.cache.bundles}.get(owner[0])
+        return table.get((owner[1], owner[2])) if table is not None else None
+
+    def _gate(self) -> None:
+        """Run reconciles when the caches are synced and this replica leads (either may come first)."""
+        queue = self.queue
+        if queue is not None and self.ready and self.is_leader:
+            queue.resume()
+
+    def _spawn(self, informer: Informer) -> None:
+        self._tasks.append(asyncio.create_task(informer.run(), name=f"informer {informer.scope.describe()}"))
+
+    async def _sync(self, ctx: Context) -> None:
+        """Phase 0, then the by-name watches it asks for, then phase 1; then open the gate."""
+        started = time.monotonic()
+        self._transport = transport = AioTransport(ctx.api)
+        all_feeds = feeds(self.watched, self.config.namespaces, track_workloads=self.config.track_workloads)
+        all_feeds += kinds.feeds(self.watched, self.config.namespaces)  # PushSecret, ClusterManagedSecret
+        self.named = NamedWatches(transport, ctx.cache, lambda kind: object_handler(self.watched, kind), self._body_of)
+        for phase in (0, 1):
+            batch = [Informer(transport, f.scope, f.handler, kind=f.kind) for f in all_feeds if f.phase == phase]
+            self.informers += batch
+            for informer in batch:
+                self._spawn(informer)
+            await asyncio.gather(*(i.synced.wait() for i in batch))
+            if phase == 0:
+                await self.named.sync()
+        await self.named.sync()
+        self._tasks.append(asyncio.create_task(self.named.run(), name="named watches"))
+        self.sync_seconds = time.monotonic() - started
+        self.ready = True
+        cache = ctx.cache
+        log.info("caches synced in %.1fs: %d ManagedSecrets, %d ConfigBundles, %d Secrets, %d ConfigMaps, %d watched by name",
+                 self.sync_seconds, len(cache.managed_secrets), len(cache.bundles), len(cache.secrets),
+                 len(cache.configmaps), len(self.named.informers))
+        self._gate()
 
     def dispatch(self, key: Key, reason: str) -> float | None:
         """Run the reconcile for ``key`` (called on a worker thread)."""
@@ -156,13 +195,14 @@ class Operator:
                 retry_period=config.lease_retry_period,
             )
             self.elector = LeaderElector(KubeApi.from_environment(pool_size=2), lease,
-                                         on_started=queue.resume, on_stopped=queue.pause)
+                                         on_started=self._gate, on_stopped=queue.pause)
             await queue.start(paused=True)
             self.elector.start()
         else:
             self.elector = None
             metrics.LEADER.set(1)
-            await queue.start()
+            await queue.start(paused=True)
+        self._tasks.append(asyncio.create_task(self._sync(ctx), name="informers' first listing"))
         log.info("config-manager operator started: %d workers, %s", config.workers,
                  "namespaces " + ",".join(config.namespaces) if config.namespaces else "cluster-wide")
 
@@ -175,6 +215,11 @@ class Operator:
             await self.elector.shutdown(before_release=(lambda: queue.drain(10.0)) if queue is not None else None)
         if queue is not None:
             await queue.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._transport is not None:
+            await self._transport.close()
         log.info("config-manager operator stopped")
 
     async def run(self) -> None:

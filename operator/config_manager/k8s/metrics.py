@@ -72,6 +72,17 @@ WORKLOAD_RESTARTS = Counter(
     ["kind"],
 )
 
+#: LIST and WATCH requests of the operator's informers (``watch.informer``), apart from the reconciles' requests.
+WATCH_REQUESTS = Counter(
+    "configmanager_watch_requests_total", "LIST/WATCH requests of the operator's informers, by verb and resource",
+    ["verb", "resource"],
+)
+
+#: Restarts of an informer's LIST after its continue token or its watch's resourceVersion expired (410 Gone).
+WATCH_RELISTS = Counter(
+    "configmanager_watch_relists_total", "Informer relists after 410 Gone, by resource", ["resource"],
+)
+
 #: Objects the operator currently knows, by kind (read from its watch cache at scrape time).
 MANAGED_OBJECTS = Gauge(
     "configmanager_managed_objects",

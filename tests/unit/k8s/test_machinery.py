@@ -71,6 +71,20 @@ def test_concurrent_reads_of_one_key_make_one_provider_call() -> None:
     assert provider.calls == 2, "a forced sync bypasses the cache"
 
 
+def test_an_answer_is_shared_for_the_askers_refresh_interval() -> None:
+    now = [0.0]
+    cache, provider = ProviderCache(ttl=5, clock=lambda: now[0]), SlowProvider()
+    cache.read("s", provider, RemoteRef("k"), interval=60)
+    now[0] = 59.0
+    assert cache.read("s", provider, RemoteRef("k"), interval=60)[1] is False, "younger than the interval: shared"
+    assert cache.read("s", provider, RemoteRef("k"), interval=10)[1] is True, "older than this asker's interval"
+    now[0] = 63.0
+    assert cache.read("s", provider, RemoteRef("k"))[1] is False, "no interval: the ttl floor (5 s)"
+    cache.forget_store("s")
+    assert cache.read("s", provider, RemoteRef("k"), interval=60)[1] is True, "a store change drops the answers"
+    assert provider.calls == 3
+
+
 def test_failing_store_backs_off_for_every_object() -> None:
     cache = ProviderCache(ttl=30, backoff=Backoff(base=60, cap=60, jitter=0))
     provider = SlowProvider(fail=True)
@@ -287,7 +301,7 @@ def test_writer_leaves_foreign_secret_alone_unless_merge() -> None:
 def test_writer_merge_into_missing_secret_creates_nothing() -> None:
     api, cache = FakeApi(), ClusterCache()
     assert write(api, cache, _desired({"k": "v"}, policy="Merge")).result is WriteResult.TARGET_MISSING  # type: ignore[arg-type]
-    assert api.requests == []
+    assert api.requests == [("get", "secrets", "s")]  # an unlabelled target is not in the cache until watched: asked, never written
 
 
 def test_writer_repairs_drift_and_recovers_from_a_stale_cache() -> None:

@@ -69,7 +69,8 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec),
                              refused=lambda message: InvalidSpecError(field, message)):
             try:
-                value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh and first)
+                value, fetched = ctx.providers.read(store.key, provider, ref, fresh=fresh and first,
+                                                    interval=max(0.0, spec.refresh_seconds))
             except SecretNotFoundError:
                 if gone_ok:
                     raise _Gone from None

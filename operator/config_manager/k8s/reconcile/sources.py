@@ -74,6 +74,10 @@ def read_object(ctx: Context, namespace: str, kind: str, name: str, where: str, 
     """Text values of a ConfigMap/Secret of the object's own namespace (re-read only when its version changed)."""
     info = ctx.cache.get_object(kind, namespace, name)
     if info is None:
+        # not labelled by us: cached only once its watch by name (watch.targets) has listed it; ask
+        found = ctx.api.get(data_plural(kind), namespace, name)
+        info = ctx.cache.put_object(found) if found is not None else None
+    if info is None:
         if optional:
             return None
         raise _not_found(where, kind, name)

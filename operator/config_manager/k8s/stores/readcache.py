@@ -2,8 +2,12 @@
 
 - Providers are built once per store *fingerprint* (store + credential resourceVersions) and reused.
 - Reads are single-flight: when 300 ManagedSecrets ask for the same remote key at once, one thread calls
-  the provider and the others wait for its answer. Answers are kept for ``ttl`` seconds, so a burst
-  (operator start, a store change) costs one read per distinct key.
+  the provider and the others wait for its answer, so a burst (operator start, a store change) costs one
+  read per distinct key.
+- An answer is shared for the asker's refresh interval (``interval``; ``ttl`` when it has none or a
+  shorter one): objects refreshing every minute on the same key cost one provider read per minute in
+  all, without tuning, and no object is handed an answer older than its own interval. A store change
+  (fingerprint, ``forget_store``) drops the store's answers; a force-sync reads afresh.
 - ``find`` (listing with a filter) goes through the same single flight and window as a read.
 - Failures are not cached; they feed a per-store ``Backoff``, and while a store is backing off, reads
   fail fast with the last error instead of calling the backend again.
@@ -29,7 +33,7 @@ class _Flight:
     done: threading.Event
     value: SecretValue | None = None
     error: BaseException | None = None
-    expires: float = 0.0
+    fetched: float = 0.0
 
 
 class ProviderCache:
@@ -103,25 +107,28 @@ class ProviderCache:
 
     # -- reads ----------------------------------------------------------------------------------------
 
-    def read(self, store_key: str, provider: SecretProvider, ref: RemoteRef, *, fresh: bool = False) -> tuple[SecretValue, bool]:
+    def read(self, store_key: str, provider: SecretProvider, ref: RemoteRef, *, fresh: bool = False,
+             interval: float = 0.0) -> tuple[SecretValue, bool]:
         """The secret at ``ref`` and whether this call made a provider read (False: cache or shared flight).
 
-        ``fresh`` ignores a cached answer (but still joins a read in flight).
+        ``fresh`` ignores a cached answer (but still joins a read in flight); ``interval`` is the asker's
+        refresh interval: an answer younger than ``max(ttl, interval)`` is shared.
         """
         return self._through(store_key, (store_key, ref.key, ref.version), provider.provider_type, "get",
-                             lambda: provider.get(ref.key, ref.version), fresh=fresh)
+                             lambda: provider.get(ref.key, ref.version), fresh=fresh, max_age=max(self.ttl, interval))
 
     def find(self, store_key: str, provider: SecretProvider, criteria: FindCriteria, *,
-             fresh: bool = False) -> tuple[list[str], bool]:
-        """The keys ``criteria`` selects (``provider.find``), single-flight and kept ``ttl`` like reads."""
+             fresh: bool = False, interval: float = 0.0) -> tuple[list[str], bool]:
+        """The keys ``criteria`` selects (``provider.find``), single-flight and shared like reads."""
         ident = json.dumps([criteria.name_regexp, sorted(criteria.tags.items()), criteria.path, criteria.limit])
         answer, fetched = self._through(
             store_key, (store_key, "\x00find", ident), provider.provider_type, "find",
-            lambda: SecretValue(key="find", value=tuple(provider.find(criteria))), fresh=fresh)
+            lambda: SecretValue(key="find", value=tuple(provider.find(criteria))), fresh=fresh,
+            max_age=max(self.ttl, interval))
         return list(answer.value), fetched
 
     def _through(self, store_key: str, key: tuple[str, str, str | None], provider_type: str, operation: str,
-                 call: Callable[[], SecretValue], *, fresh: bool) -> tuple[SecretValue, bool]:
+                 call: Callable[[], SecretValue], *, fresh: bool, max_age: float) -> tuple[SecretValue, bool]:
         waiting = self.backoff.remaining(store_key)
         if waiting > 0:
             last = self._last_error.get(store_key)
@@ -132,7 +139,7 @@ class ProviderCache:
         with self._lock:
             flight = self._flights.get(key)
             leader = False
-            if flight is None or (flight.done.is_set() and (fresh or flight.expires <= now or flight.error is not None)):
+            if flight is None or (flight.done.is_set() and (fresh or now - flight.fetched >= max_age or flight.error is not None)):
                 flight = _Flight(done=threading.Event())
                 self._flights[key] = flight
                 leader = True
@@ -168,6 +175,6 @@ class ProviderCache:
         self.backoff.success(store_key)
         self._last_error.pop(store_key, None)
         flight.value = value
-        flight.expires = self._clock() + self.ttl
+        flight.fetched = self._clock()
         flight.done.set()
         return value, True

@@ -1,7 +1,9 @@
-"""In-memory state fed by kopf's watch streams, so a reconcile costs no GETs for what it only reads.
+"""In-memory state fed by the operator's informers, so a reconcile costs no GETs for what it only reads.
 
-kopf ``index`` handlers fill this cache during the initial listing (kopf holds every other handler until
-all indices are complete), and ``event`` handlers keep it current. Reconciles (worker threads) read it.
+The informers (``watch.informer``, wired in ``watch.handlers``) fill this cache with their first listing
+(the work queue starts only once every first listing is complete) and keep it current; reconciles
+(worker threads) read it. Secrets/ConfigMaps are only those we manage (our label) and those watched by
+name because we read them (``watch.targets``), not every object of the cluster.
 
 Secrets and ConfigMaps are kept as *projections*: name, resourceVersion, type, our labels and
 annotations, owner references, key names and a hash of the current data — never the values themselves
@@ -11,6 +13,7 @@ annotations, owner references, key names and a hash of the current data — neve
 from __future__ import annotations
 
 import base64
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -31,7 +34,7 @@ from ..hashing import data_hash
 ObjKey = tuple[str, str]  # (namespace, name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OwnerRef:
     api_version: str
     kind: str
@@ -40,9 +43,10 @@ class OwnerRef:
     controller: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectInfo:
-    """A Secret or ConfigMap without its values."""
+    """A Secret or ConfigMap without its values (slots, shared label dicts and key tuples: 10,000 of them
+    are the cache's bulk)."""
 
     kind: str
     namespace: str
@@ -69,6 +73,21 @@ class ObjectInfo:
         return self.recorded_hash is not None and self.recorded_hash != self.managed_hash
 
 
+_SHARED: dict[Any, Any] = {}
+
+
+def _shared(value: Any) -> Any:
+    """One object for equal label dicts / key tuples (most of our Secrets have the same ones). Bounded:
+    past 10,000 distinct values new ones are simply not shared."""
+    key = tuple(sorted(value.items())) if isinstance(value, dict) else value
+    found = _SHARED.get(key)
+    if found is None:
+        if len(_SHARED) >= 10000:
+            return value
+        found = _SHARED[key] = value
+    return found
+
+
 def project(body: Mapping[str, Any]) -> ObjectInfo:
     """The value-free projection of a Secret or ConfigMap body."""
     meta = body.get("metadata") or {}
@@ -82,20 +101,20 @@ def project(body: Mapping[str, Any]) -> ObjectInfo:
     managed = annotations.get(ANN_MANAGED_KEYS)
     subset = data if managed is None else {k: data[k] for k in managed.split(",") if k and k in data}
     return ObjectInfo(
-        kind=kind,
-        namespace=str(meta.get("namespace") or ""),
+        kind=sys.intern(kind),
+        namespace=sys.intern(str(meta.get("namespace") or "")),
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
         resource_version=str(meta.get("resourceVersion") or ""),
-        type=str(body.get("type") or ""),
-        labels={k: str(v) for k, v in (meta.get("labels") or {}).items()},
+        type=sys.intern(str(body.get("type") or "")),
+        labels=_shared({k: str(v) for k, v in (meta.get("labels") or {}).items()}),
         annotations=annotations,
         owner_refs=tuple(
             OwnerRef(str(r.get("apiVersion")), str(r.get("kind")), str(r.get("name")), str(r.get("uid")),
                      bool(r.get("controller")))
             for r in meta.get("ownerReferences") or []
         ),
-        keys=tuple(sorted(data)),
+        keys=_shared(tuple(sorted(data))),
         managed_hash=data_hash(subset),
     )
 
@@ -130,6 +149,8 @@ class ClusterCache:
     watchers: dict[tuple[str, str, str], set[tuple[str, str, str]]] = field(default_factory=lambda: defaultdict(set))
     _watching: dict[tuple[str, str, str], set[tuple[str, str, str]]] = field(default_factory=dict)
     _own_writes: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # objects whose watchers or cached presence/label changed since ``take_changed_refs`` (watch.targets)
+    _changed_refs: set[tuple[str, str, str]] = field(default_factory=set)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def update_body(self, plural: str, body: Mapping[str, Any]) -> None:
@@ -152,10 +173,21 @@ class ClusterCache:
         """Cache the projection of ``body``; ``own_write`` marks it as the answer to our own write."""
         info = project(body)
         with self.lock:
-            (self.secrets if info.kind == "Secret" else self.configmaps)[(info.namespace, info.name)] = info
+            table = self.secrets if info.kind == "Secret" else self.configmaps
+            old = table.get((info.namespace, info.name))
+            table[(info.namespace, info.name)] = info
+            ref = (info.namespace, info.kind, info.name)
+            if ref in self.watchers and (old is None or old.labels != info.labels):
+                self._changed_refs.add(ref)
             if own_write:
                 self._own_writes[(info.kind, info.namespace, info.name)] = info.resource_version
         return info
+
+    def known_version(self, kind: str, namespace: str, name: str) -> str | None:
+        """The resourceVersion of the cached projection, or None (a watch event at it is not news)."""
+        with self.lock:
+            info = (self.secrets if kind == "Secret" else self.configmaps).get((namespace, name))
+            return info.resource_version if info is not None else None
 
     def is_own_write(self, info: ObjectInfo) -> bool:
         """True when ``info`` is the version our own last write produced (its watch event is an echo)."""
@@ -164,6 +196,8 @@ class ClusterCache:
 
     def drop_object(self, kind: str, namespace: str, name: str) -> None:
         with self.lock:
+            if (namespace, kind, name) in self.watchers:
+                self._changed_refs.add((namespace, kind, name))
             (self.secrets if kind == "Secret" else self.configmaps).pop((namespace, name), None)
             self._own_writes.pop((kind, namespace, name), None)
 
@@ -177,6 +211,7 @@ class ClusterCache:
         """Record that ``owner`` (kind, ns, name) must re-sync when any of ``objects`` changes."""
         new = set(objects)
         with self.lock:
+            self._changed_refs.update(self._watching.get(owner, set()) ^ new)
             for obj in self._watching.get(owner, set()) - new:
                 self.watchers[obj].discard(owner)
                 if not self.watchers[obj]:
@@ -187,6 +222,12 @@ class ClusterCache:
                 self._watching[owner] = new
             else:
                 self._watching.pop(owner, None)
+
+    def take_changed_refs(self) -> set[tuple[str, str, str]]:
+        """The (namespace, kind, name) whose watchers, presence or labels changed since the last call."""
+        with self.lock:
+            changed, self._changed_refs = self._changed_refs, set()
+            return changed
 
     def interested(self, namespace: str, kind: str, name: str) -> set[tuple[str, str, str]]:
         with self.lock:

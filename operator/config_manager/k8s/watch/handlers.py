@@ -1,31 +1,36 @@
-"""kopf registrations: watch streams feed the cache and the work queue; nothing here calls the API.
+"""The watch handlers: informer events feed the cache and the work queue; nothing here calls the API.
 
-Every resource has an ``index`` handler (so kopf lists them all before any ``event`` handler runs — the
-cache is complete before the first reconcile is scheduled) and an ``event`` handler that decides what to
-enqueue (the decisions are the pure functions of ``triggers``). No create/update/delete/timer/daemon
-handlers: kopf therefore never PATCHes our objects and adds no finalizer.
+``feeds`` lists every informer of the operator (``watch.informer``) with the handler its events go to, in
+two phases: phase 0 (namespaces, stores, and the Secrets/ConfigMaps we manage, selected server-side by our
+label) is listed completely before phase 1 (ManagedSecrets, ConfigBundles) so a first-sight decision sees
+a complete cache; the work queue runs once both are synced. Secrets/ConfigMaps we only read (store
+credentials, bundle sources, Merge targets) are watched one by one by name (``watch.targets``), never
+every Secret of the cluster. The decisions are the pure functions of ``triggers``.
 
-The handlers are registered on the registry of one ``app.Operator`` by ``register``, as closures over its
-``Watched`` state: there is no module-level state, so two operators in one process do not share a cache.
+To add a kind of our own: a row in ``OWN_KINDS`` (plural, kind, cache table) and a reconciler in
+``app.Operator.dispatch``. kopf still runs the operator (start-up, shutdown, login) and
+nothing else: no kopf handler lists or watches a resource.
+
+The handlers are closures over the ``Watched`` state of one ``app.Operator``: there is no module-level
+state, so two operators in one process do not share a cache.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
-import kopf
-
+from .. import expiry
 from ..api.conditions import get_condition
 from ..api.resources import (
     CLUSTER_SECRET_STORE,
     CONFIG_BUNDLE,
     CONFIGMAPS,
     GENERATOR_PLURALS,
-    GROUP,
+    LABEL_MANAGED_BY,
+    MANAGED_BY_VALUE,
     MANAGED_SECRET,
     NAMESPACES,
     PODS,
@@ -34,13 +39,13 @@ from ..api.resources import (
     STORE_KINDS,
     SYNCED_KINDS,
     VAULT_DYNAMIC_SECRET,
-    VERSION,
     WORKLOAD_PLURALS,
 )
 from ..context import Context
 from ..spec.outputs import output_objects
 from ..stores.resolve import store_from_body, store_key
 from . import triggers
+from .informer import Handler, Scope
 from .triggers import Key, key_of
 from .usage import referenced_secrets
 from .workqueue import WorkQueue
@@ -68,19 +73,11 @@ class Watched:
                                        store_kind, store_name, namespace)
 
 
-def to_dict(obj: Any) -> Any:
-    """A kopf body (mappings and lists of its own types) as plain dicts and lists."""
-    if isinstance(obj, Mapping):
-        return {k: to_dict(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [to_dict(v) for v in obj]
-    return obj
-
-
 def cached(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The body as the cache keeps it: a plain dict without ``metadata.managedFields`` (never read here;
-    about 10 KB of Python objects per ManagedSecret, most of the cache's memory)."""
-    out: dict[str, Any] = to_dict(body)
+    """The body as the cache keeps it: without ``metadata.managedFields`` (never read here; about 10 KB of
+    Python objects per ManagedSecret, most of the cache's memory). The informers hand over freshly
+    decoded dicts that nothing else holds, so this edits in place instead of copying."""
+    out = body if isinstance(body, dict) else dict(body)
     (out.get("metadata") or {}).pop("managedFields", None)
     return out
 
@@ -98,12 +95,28 @@ def _outputs_intact(w: Watched, body: Mapping[str, Any]) -> bool:
     return True
 
 
-def _own_object_event(w: Watched, kind: str, table_name: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+#: Kinds whose status reports an earliest expiry (``status.expiresAt``): ManagedSecret (store expiry,
+#: certificates), VaultDynamicSecret (the lease's end).
+EXPIRING_KINDS = frozenset({"ManagedSecret", "VaultDynamicSecret"})
+
+
+def _own_object_event(w: Watched, kind: str, plural: str, table_name: str, etype: str | None,
+                      body: Mapping[str, Any]) -> None:
+    _own_object_cache(w, kind, table_name, etype, body)
+    _rotation_event(w, kind, plural, etype, body)
+
+
+def _own_object_cache(w: Watched, kind: str, table_name: str, etype: str | None, body: Mapping[str, Any]) -> None:
     assert w.ctx is not None
     key = key_of(kind, body)
     cache = w.ctx.cache
     table = getattr(cache, table_name)
-    if event.get("type") == "DELETED":
+    if kind in EXPIRING_KINDS:  # the expiry gauge follows status, so it is complete right after a restart
+        if etype == "DELETED":
+            expiry.forget(key[1], kind, key[2])
+        else:
+            expiry.gauge_from_status(key[1], kind, key[2], body.get("status"))
+    if etype == "DELETED":
         with cache.lock:
             table.pop(key[1:], None)
         cache.set_watches(key, [])
@@ -128,36 +141,33 @@ def _own_object_event(w: Watched, kind: str, table_name: str, event: Mapping[str
         w.enqueue(key, 0.0)
 
 
-def _dynamic_secret_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def _dynamic_secret_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
     """A VaultDynamicSecret: as our other objects, plus a pass when its deletion starts (its finalizer
     revokes the leases)."""
-    _own_object_event(w, "VaultDynamicSecret", "dynamic_secrets", event, body)
-    if event.get("type") != "DELETED" and (body.get("metadata") or {}).get("deletionTimestamp"):
+    _own_object_cache(w, "VaultDynamicSecret", "dynamic_secrets", etype, body)
+    if etype != "DELETED" and (body.get("metadata") or {}).get("deletionTimestamp"):
         w.enqueue(key_of("VaultDynamicSecret", body), 0.0, "delete")
 
 
-def _rotation_event(w: Watched, kind: str, plural: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def _rotation_event(w: Watched, kind: str, plural: str, etype: str | None, body: Mapping[str, Any]) -> None:
     """An immediate pass for a new rotate annotation; on first sight, a pass when a rotation is due."""
-    if w.queue is None or event.get("type") == "DELETED":
+    if w.queue is None or etype == "DELETED":
         return
-    data: dict[str, Any] = to_dict(body)
-    if w.ctx is not None:
-        w.ctx.cache.update_body(plural, data)  # so the pass sees this event's annotation
-    delay = triggers.rotation_wake(event.get("type"), data)
+    delay = triggers.rotation_wake(etype, body)
     if delay is not None:
-        w.enqueue(key_of(kind, data), delay, "rotate")
+        w.enqueue(key_of(kind, body), delay, "rotate")
 
 
 # -- stores -------------------------------------------------------------------------------------------
 
-def _store_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def _store_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, Any]) -> None:
     assert w.ctx is not None
     key = key_of(kind, body)
     _, namespace, name = key
     cache = w.ctx.cache
     table: Any = cache.stores if kind == "SecretStore" else cache.cluster_stores
     table_key: Any = (namespace, name) if kind == "SecretStore" else name
-    if event.get("type") == "DELETED":
+    if etype == "DELETED":
         with cache.lock:
             table.pop(table_key, None)
         w.known.discard(key)
@@ -170,12 +180,14 @@ def _store_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping[
     with cache.lock:
         old = table.get(table_key)
         table[table_key] = new
-    _watch_store_objects(w, key, new)
+    uncached = _watch_store_objects(w, key, new)
     first = key not in w.known
     w.known.add(key)
     old_gen = ((old or {}).get("metadata") or {}).get("generation")
     if first or old_gen != (new.get("metadata") or {}).get("generation"):
-        w.enqueue(key, 0.0)
+        # a credential not cached yet is being watched by name (watch.targets, within a second): validate
+        # after its first listing, so the provider is built once with the fingerprint it keeps
+        w.enqueue(key, 1.0 if uncached else 0.0)
         if not first:
             w.ctx.providers.forget_store(store_key(kind, namespace, name))
             for dep in w.dependents(kind, name, namespace or None):
@@ -185,8 +197,9 @@ def _store_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping[
             w.enqueue(dep, 0.5)
 
 
-def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> None:
-    """A store re-validates (and its users re-sync) when its blob or credential objects change."""
+def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> bool:
+    """A store re-validates (and its users re-sync) when its blob or credential objects change; True when
+    one of them is not in the cache yet."""
     assert w.ctx is not None
     kind, namespace, name = key
     store = store_from_body(kind, name, namespace or None, body)
@@ -194,7 +207,9 @@ def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> None:
         refs = store.credential_refs() if store is not None else []
     except Exception:  # noqa: BLE001 - an invalid reference is reported by the store's reconcile
         refs = []
-    w.ctx.cache.set_watches(key, [(ns, k, n) for _p, k, ns, n in refs])
+    objects = [(ns, k, n) for _p, k, ns, n in refs]
+    w.ctx.cache.set_watches(key, objects)
+    return any(w.ctx.cache.get_object(k, ns, n) is None for ns, k, n in objects)
 
 
 # -- generators (Password, SSHKey, UUID) ----------------------------------------------------------------
@@ -204,14 +219,14 @@ def _generator_key(kind: str, body: Mapping[str, Any]) -> tuple[str, str, str]:
     return (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
-def _generator_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def _generator_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, Any]) -> None:
     """Keep the generator's body; a ManagedSecret (or a bundle's rotation) of its namespace that names it syncs again when it
     appears, changes or goes (a kept value stays kept: only a missing one is generated)."""
     assert w.ctx is not None
     cache = w.ctx.cache
     key = _generator_key(kind, body)
     with cache.lock:
-        if event.get("type") == "DELETED":
+        if etype == "DELETED":
             cache.generators.pop(key, None)
         else:
             cache.generators[key] = cached(body)
@@ -219,7 +234,7 @@ def _generator_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapp
                  for user_kind, table in (("ManagedSecret", cache.managed_secrets), ("ConfigBundle", cache.bundles))
                  for (ns, name), obj in table.items()
                  if ns == key[1] and triggers.names_generator(obj.get("spec") or {}, kind, key[2])]
-    if event.get("type") is None:
+    if etype is None:
         # the initial listing is not a change: only users that were waiting for this generator
         tables = {"ManagedSecret": cache.managed_secrets, "ConfigBundle": cache.bundles}
         users = [u for u in users
@@ -231,14 +246,14 @@ def _generator_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapp
 
 # -- namespaces -----------------------------------------------------------------------------------------
 
-def _namespace_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def _namespace_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
     assert w.ctx is not None
     meta = body.get("metadata") or {}
     name = str(meta.get("name"))
     cache = w.ctx.cache
     with cache.lock:
         old = cache.namespaces.get(name)
-        if event.get("type") == "DELETED":
+        if etype == "DELETED":
             cache.namespaces.pop(name, None)
             return
         cache.namespaces[name] = dict(meta.get("labels") or {})
@@ -253,13 +268,15 @@ def _namespace_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, An
 
 # -- Secrets and ConfigMaps -----------------------------------------------------------------------------
 
-def _object_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def _object_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, Any]) -> None:
     assert w.ctx is not None
     cache = w.ctx.cache
     meta = body.get("metadata") or {}
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    if etype != "DELETED" and cache.known_version(kind, namespace, name) == meta.get("resourceVersion"):
+        return  # the echo of our own write (cached from its answer), or the same version seen by another watch
     interested = cache.interested(namespace, kind, name)
-    if event.get("type") == "DELETED":
+    if etype == "DELETED":
         cache.drop_object(kind, namespace, name)
         w.ctx.sources.forget(namespace, kind, name)
         for owner in interested:
@@ -268,7 +285,7 @@ def _object_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping
     info = cache.put_object(body)
     if not interested or cache.is_own_write(info):
         return  # nobody cares, or the echo of our own write
-    initial = event.get("type") is None  # kopf's initial listing: first sight of this object by this process
+    initial = etype is None  # the informer's first listing: first sight of this object by this process
     for owner in interested:
         if owner[0] in STORE_KINDS:
             if initial:
@@ -283,11 +300,11 @@ def _object_event(w: Watched, kind: str, event: Mapping[str, Any], body: Mapping
 
 # -- workloads (registered only when tracking is on) -----------------------------------------------------
 
-def _workload_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def _workload_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
     assert w.ctx is not None
     meta = body.get("metadata") or {}
     namespace, name, kind = str(meta.get("namespace")), str(meta.get("name")), str(body.get("kind"))
-    names = set() if event.get("type") == "DELETED" else referenced_secrets(body)
+    names = set() if etype == "DELETED" else referenced_secrets(body)
     changed = w.ctx.cache.set_workload(namespace, kind, name, names)
     for secret in changed:
         for owner in w.ctx.cache.interested(namespace, "Secret", secret):
@@ -297,72 +314,58 @@ def _workload_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any
 
 # -- registration -----------------------------------------------------------------------------------------
 
-Handler = Callable[..., Any]
+#: Our own kinds reconciled from the cache: (plural, kind, ClusterCache table). Add a row for a new kind.
+OWN_KINDS: tuple[tuple[str, str, str], ...] = (
+    (MANAGED_SECRET, "ManagedSecret", "managed_secrets"),
+    (CONFIG_BUNDLE, "ConfigBundle", "bundles"),
+)
+
+#: The label every Secret/ConfigMap we write carries: the server-side selector of the object informers.
+MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
 
 
-def _index_into(w: Watched, table_name: str, table_key: Callable[[Mapping[str, Any]], Any]) -> Handler:
-    def index(body: kopf.Body, **_: Any) -> None:
-        if w.ctx is not None:
-            with w.ctx.cache.lock:
-                getattr(w.ctx.cache, table_name).setdefault(table_key(body), cached(body))
-    return index
+@dataclass(frozen=True)
+class Feed:
+    """One informer: its phase (0 is synced before 1 starts), scope, kind and handler."""
+
+    phase: int
+    scope: Scope
+    kind: str
+    handler: Handler
 
 
-def _namespaced(body: Mapping[str, Any]) -> tuple[str, str]:
-    meta = body.get("metadata") or {}
-    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+def object_handler(w: Watched, kind: str) -> Handler:
+    """The handler of a Secret or ConfigMap informer (labelled or by name)."""
+    return lambda etype, body: _object_event(w, kind, etype, body)
 
 
-def _cluster_scoped(body: Mapping[str, Any]) -> str:
-    return str((body.get("metadata") or {}).get("name"))
+def generator_handler(w: Watched, kind: str) -> Handler:
+    """The handler of a generator kind (Password, SSHKey, UUID): kept in the cache, its users re-synced."""
+    return lambda etype, body: _generator_event(w, kind, etype, body)
 
 
-def register(registry: kopf.OperatorRegistry, w: Watched, *, track_workloads: bool) -> None:
-    """Register every watch of the operator on ``registry`` (order matters: kopf calls them in order)."""
+def own_handler(w: Watched, kind: str, plural: str, table: str) -> Handler:
+    """The handler of one of our own kinds (``OWN_KINDS``): cache, first-sight and spec-change decisions."""
+    return lambda etype, body: _own_object_event(w, kind, plural, table, etype, body)
 
-    def on_index(group: str, version: str, plural: str, handler: Handler, id_: str) -> None:
-        kopf.index(group, version, plural, id=id_, registry=registry)(handler)
 
-    def on_event(group: str, version: str, plural: str, handler: Handler, id_: str) -> None:
-        kopf.on.event(group, version, plural, id=id_, registry=registry)(handler)
-
-    def object_indexer(body: kopf.Body, **_: Any) -> None:
-        if w.ctx is not None:
-            w.ctx.cache.put_object(body)
-
-    def namespace_indexer(body: kopf.Body, **_: Any) -> None:
-        if w.ctx is not None:
-            meta = body.get("metadata") or {}
-            with w.ctx.cache.lock:
-                w.ctx.cache.namespaces.setdefault(str(meta.get("name")), dict(meta.get("labels") or {}))
-
-    for plural, kind, table in ((MANAGED_SECRET, "ManagedSecret", "managed_secrets"),
-                                (CONFIG_BUNDLE, "ConfigBundle", "bundles")):
-        on_index(GROUP, VERSION, plural, _index_into(w, table, _namespaced), f"{plural}-index")
-        on_event(GROUP, VERSION, plural,
-                 lambda event, body, _k=kind, _t=table, **_: _own_object_event(w, _k, _t, event, body), f"{plural}-event")
-    on_index(GROUP, VERSION, VAULT_DYNAMIC_SECRET, _index_into(w, "dynamic_secrets", _namespaced), f"{VAULT_DYNAMIC_SECRET}-index")
-    on_event(GROUP, VERSION, VAULT_DYNAMIC_SECRET, lambda event, body, **_: _dynamic_secret_event(w, event, body),
-             f"{VAULT_DYNAMIC_SECRET}-event")
-    for plural, kind, table, table_key in ((SECRET_STORE, "SecretStore", "stores", _namespaced),
-                                           (CLUSTER_SECRET_STORE, "ClusterSecretStore", "cluster_stores", _cluster_scoped)):
-        on_index(GROUP, VERSION, plural, _index_into(w, table, table_key), f"{plural}-index")
-        on_event(GROUP, VERSION, plural, lambda event, body, _k=kind, **_: _store_event(w, _k, event, body), f"{plural}-event")
-    for kind, plural in GENERATOR_PLURALS.items():
-        on_index(GROUP, VERSION, plural, _index_into(w, "generators", partial(_generator_key, kind)), f"{plural}-index")
-        on_event(GROUP, VERSION, plural, lambda event, body, _k=kind, **_: _generator_event(w, _k, event, body),
-                 f"{plural}-event")
-    on_index("", "v1", NAMESPACES, namespace_indexer, "namespaces-index")
-    on_event("", "v1", NAMESPACES, lambda event, body, **_: _namespace_event(w, event, body), "namespaces-event")
-    for plural, kind in ((SECRETS, "Secret"), (CONFIGMAPS, "ConfigMap")):
-        on_index("", "v1", plural, object_indexer, f"{plural}-index")
-        on_event("", "v1", plural, lambda event, body, _k=kind, **_: _object_event(w, _k, event, body), f"{plural}-event")
-    if track_workloads:
-        for group, plural in (("", PODS), *(("apps", p) for p in WORKLOAD_PLURALS.values())):
-            on_event(group, "v1", plural, lambda event, body, **_: _workload_event(w, event, body), f"usage-{plural}")
-    # Rotation triggers: async, so they run on the event loop where the work queue lives; after the sync
-    # handlers of the same object, so the cache already holds the body they look at.
-    for plural, kind in ((MANAGED_SECRET, "ManagedSecret"), (CONFIG_BUNDLE, "ConfigBundle")):
-        async def rotation(event: kopf.RawEvent, body: kopf.Body, _k: str = kind, _p: str = plural, **_: Any) -> None:
-            _rotation_event(w, _k, _p, event, body)
-        on_event(GROUP, VERSION, plural, rotation, f"{plural}-rotation")
+def feeds(w: Watched, namespaces: list[str], *, track_workloads: bool) -> list[Feed]:
+    """Every informer of the operator; ``namespaces`` empty: cluster-wide, else one per namespace."""
+    scopes: list[str | None] = list(namespaces) or [None]
+    out = [Feed(0, Scope(NAMESPACES), "Namespace", lambda etype, body: _namespace_event(w, etype, body)),
+           Feed(0, Scope(CLUSTER_SECRET_STORE), "ClusterSecretStore",
+                lambda etype, body: _store_event(w, "ClusterSecretStore", etype, body))]
+    for ns in scopes:
+        out.append(Feed(0, Scope(SECRET_STORE, ns), "SecretStore", lambda etype, body: _store_event(w, "SecretStore", etype, body)))
+        for kind, plural in GENERATOR_PLURALS.items():
+            out.append(Feed(0, Scope(plural, ns), kind, generator_handler(w, kind)))
+        out.append(Feed(1, Scope(VAULT_DYNAMIC_SECRET, ns), "VaultDynamicSecret",
+                        lambda etype, body: _dynamic_secret_event(w, etype, body)))
+        for plural, kind in ((SECRETS, "Secret"), (CONFIGMAPS, "ConfigMap")):
+            out.append(Feed(0, Scope(plural, ns, label_selector=MANAGED_SELECTOR), kind, object_handler(w, kind)))
+        for plural, kind, table in OWN_KINDS:
+            out.append(Feed(1, Scope(plural, ns), kind, own_handler(w, kind, plural, table)))
+        if track_workloads:
+            for kind, plural in (("Pod", PODS), *WORKLOAD_PLURALS.items()):
+                out.append(Feed(1, Scope(plural, ns), kind, lambda etype, body: _workload_event(w, etype, body)))
+    return out

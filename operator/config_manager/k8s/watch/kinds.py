@@ -1,8 +1,8 @@
 """Watches of the two kinds that fan work out: PushSecret and ClusterManagedSecret (kept apart, small).
 
-Like ``handlers``: an ``index`` handler per kind (the cache is complete before the first pass) and an
-``event`` handler that keeps the cache current and enqueues. No kopf create/update/delete handlers, so
-kopf never PATCHes these objects; the PushSecret finalizer is the reconciler's own.
+Like ``handlers``: one informer per kind (``feeds``, phase 1: listed before the queue runs) whose handler
+keeps the cache current and enqueues. No kopf handlers, so kopf never PATCHes these objects; the
+PushSecret finalizer is the reconciler's own.
 
 - PushSecret: a spec change or a deletion in progress (deletionTimestamp) enqueue it now; first sight as
   for a ManagedSecret (``triggers.first_delay``: at once when new, changed or its Secret changed while we
@@ -19,19 +19,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import kopf
-
 from ..api.resources import (
     CLUSTER_MANAGED_SECRET,
-    GROUP,
     LABEL_CLUSTER_MANAGED_SECRET,
     MANAGED_SECRET,
     NAMESPACES,
     PUSH_SECRET,
-    VERSION,
 )
 from . import triggers
-from .handlers import Watched, cached
+from .handlers import Feed, Watched, cached
+from .informer import Scope
 from .triggers import key_of
 
 
@@ -39,11 +36,11 @@ def _generation(body: Mapping[str, Any] | None) -> Any:
     return ((body or {}).get("metadata") or {}).get("generation")
 
 
-def _push_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def _push_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
     assert w.ctx is not None
     key = key_of("PushSecret", body)
     cache = w.ctx.cache
-    if event.get("type") == "DELETED":
+    if etype == "DELETED":
         with cache.lock:
             cache.push_secrets.pop(key[1:], None)
         cache.set_watches(key, [])
@@ -73,11 +70,11 @@ def _source_unchanged(w: Watched, body: Mapping[str, Any]) -> bool:
     return info is not None and info.resource_version == (body.get("status") or {}).get("syncedResourceVersion")
 
 
-def _cms_event(w: Watched, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:
+def _cms_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
     assert w.ctx is not None
     key = ("ClusterManagedSecret", "", str(body["metadata"]["name"]))
     cache = w.ctx.cache
-    if event.get("type") == "DELETED":
+    if etype == "DELETED":
         with cache.lock:
             cache.cluster_managed_secrets.pop(key[2], None)
         w.known.discard(key)
@@ -102,45 +99,37 @@ def _all_cms(w: Watched, delay: float) -> None:
         w.enqueue(("ClusterManagedSecret", "", name), delay)
 
 
-def register(registry: kopf.OperatorRegistry, w: Watched) -> None:
-    """Register the watches of PushSecret and ClusterManagedSecret on ``registry``."""
+def _namespace_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
+    if w.ctx is None or etype is None:  # not the informer's first listing
+        return
+    _all_cms(w, 0.5)
+    name = str((body.get("metadata") or {}).get("name"))
+    with w.ctx.cache.lock:  # a ClusterSecretStore's conditions may admit (or refuse) it now
+        pushes = [("PushSecret", ns, n) for (ns, n) in w.ctx.cache.push_secrets if ns == name]
+    for key in pushes:
+        w.enqueue(key, 1.0)
 
-    def push_index(body: kopf.Body, **_: Any) -> None:
-        if w.ctx is not None:
-            meta = body.get("metadata") or {}
-            with w.ctx.cache.lock:
-                w.ctx.cache.push_secrets.setdefault((str(meta.get("namespace")), str(meta.get("name"))), cached(body))
 
-    def cms_index(body: kopf.Body, **_: Any) -> None:
-        if w.ctx is not None:
-            with w.ctx.cache.lock:
-                w.ctx.cache.cluster_managed_secrets.setdefault(str((body.get("metadata") or {}).get("name")), cached(body))
+def _made_managed_secret_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
+    meta = body.get("metadata") or {}
+    owner = (meta.get("labels") or {}).get(LABEL_CLUSTER_MANAGED_SECRET)
+    if not owner or etype is None:
+        return
+    # deleted, or a spec change its reconciler has not seen yet (an edit, or our own replace); not the
+    # status writes of every sync, which would cost a ClusterManagedSecret pass each
+    if etype == "DELETED" or meta.get("generation") != (body.get("status") or {}).get("observedGeneration"):
+        w.enqueue(("ClusterManagedSecret", "", str(owner)), 1.0)
 
-    def namespace_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        if w.ctx is None or event.get("type") is None:  # not kopf's initial listing
-            return
-        _all_cms(w, 0.5)
-        name = str((body.get("metadata") or {}).get("name"))
-        with w.ctx.cache.lock:  # a ClusterSecretStore's conditions may admit (or refuse) it now
-            pushes = [("PushSecret", ns, n) for (ns, n) in w.ctx.cache.push_secrets if ns == name]
-        for key in pushes:
-            w.enqueue(key, 1.0)
 
-    def managed_secret_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        meta = body.get("metadata") or {}
-        owner = (meta.get("labels") or {}).get(LABEL_CLUSTER_MANAGED_SECRET)
-        if not owner or event.get("type") is None:
-            return
-        # deleted, or a spec change its reconciler has not seen yet (an edit, or our own replace); not the
-        # status writes of every sync, which would cost a ClusterManagedSecret pass each
-        if event.get("type") == "DELETED" or meta.get("generation") != (body.get("status") or {}).get("observedGeneration"):
-            w.enqueue(("ClusterManagedSecret", "", str(owner)), 1.0)
-
-    kopf.index(GROUP, VERSION, PUSH_SECRET, id="pushsecrets-index", registry=registry)(push_index)
-    kopf.on.event(GROUP, VERSION, PUSH_SECRET, id="pushsecrets-event", registry=registry)(
-        lambda event, body, **_: _push_event(w, event, body))
-    kopf.index(GROUP, VERSION, CLUSTER_MANAGED_SECRET, id="clustermanagedsecrets-index", registry=registry)(cms_index)
-    kopf.on.event(GROUP, VERSION, CLUSTER_MANAGED_SECRET, id="clustermanagedsecrets-event", registry=registry)(
-        lambda event, body, **_: _cms_event(w, event, body))
-    kopf.on.event("", "v1", NAMESPACES, id="namespaces-cms", registry=registry)(namespace_event)
-    kopf.on.event(GROUP, VERSION, MANAGED_SECRET, id="managedsecrets-cms", registry=registry)(managed_secret_event)
+def feeds(w: Watched, namespaces: list[str]) -> list[Feed]:
+    """The informers of PushSecret and ClusterManagedSecret, and of what wakes them: namespaces (a second,
+    value-free namespace informer: namespaces are few) and only the ManagedSecrets a ClusterManagedSecret
+    made (selected server-side by their label, so no second copy of every ManagedSecret)."""
+    scopes: list[str | None] = list(namespaces) or [None]
+    out = [Feed(1, Scope(CLUSTER_MANAGED_SECRET), "ClusterManagedSecret", lambda etype, body: _cms_event(w, etype, body)),
+           Feed(1, Scope(NAMESPACES), "Namespace", lambda etype, body: _namespace_event(w, etype, body))]
+    for ns in scopes:
+        out.append(Feed(1, Scope(PUSH_SECRET, ns), "PushSecret", lambda etype, body: _push_event(w, etype, body)))
+        out.append(Feed(1, Scope(MANAGED_SECRET, ns, label_selector=LABEL_CLUSTER_MANAGED_SECRET), "ManagedSecret",
+                        lambda etype, body: _made_managed_secret_event(w, etype, body)))
+    return out

@@ -35,6 +35,13 @@ def describe(key: Hashable) -> str:
     return "/".join(str(part) for part in key) if isinstance(key, tuple) else str(key)
 
 
+def _object_ref(key: Hashable) -> dict[str, Any]:
+    """``extra`` naming the object of a (kind, namespace, name) key (the JSON log's ``object`` field)."""
+    if isinstance(key, tuple) and len(key) == 3:
+        return {"k8s_ref": {"kind": key[0], "namespace": key[1], "name": key[2]}}
+    return {}
+
+
 class WorkQueue:
     """Delayed, de-duplicated queue of keys processed by a bounded pool."""
 
@@ -199,7 +206,7 @@ class WorkQueue:
                 self.processed += 1
             # one line per finished pass (DEBUG): tests wait on it before asserting that a pass wrote nothing
             log.debug("reconciled %s (%s); next pass %s", describe(key), reason,
-                      "on change" if delay is None else f"in {delay:.1f}s")
+                      "on change" if delay is None else f"in {delay:.1f}s", extra=_object_ref(key))
             rerun = self._dirty.pop(key, None)
             if rerun is not None:
                 self.add(key, 0.0, rerun)

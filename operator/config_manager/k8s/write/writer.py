@@ -148,6 +148,10 @@ def write(api: KubeApi, cache: ClusterCache, desired: Desired) -> WriteOutcome:
     if desired.policy == "None":
         return WriteOutcome(WriteResult.NOT_WRITTEN, info.resource_version if info is not None else None,
                             detail=f"creationPolicy None: {desired.kind} {desired.name!r} is neither created nor updated")
+    if info is None and desired.policy == "Merge":
+        # an object without our label is cached only once its watch by name has listed it: ask
+        existing = api.get(_resource(desired.kind), desired.namespace, desired.name)
+        info = cache.put_object(existing) if existing is not None else None
     if info is None:
         if desired.policy == "Merge":
             return WriteOutcome(WriteResult.TARGET_MISSING, detail=f"{desired.kind} {desired.name!r} does not exist (creationPolicy Merge never creates it)")
