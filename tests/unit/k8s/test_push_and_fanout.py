@@ -240,11 +240,42 @@ def test_push_secret_events_enqueue_first_sight_spec_changes_and_deletion_only()
     queue = _Queue()
     w = Watched(ctx=kit.ctx, queue=queue)  # type: ignore[arg-type]
     body = {"metadata": {"name": "p", "namespace": NS, "generation": 1}, "spec": {}}
-    kinds._push_event(w, {"type": "ADDED"}, body)
-    kinds._push_event(w, {"type": "MODIFIED"}, {**body, "status": {"keys": []}})  # our status write: nothing
-    kinds._push_event(w, {"type": "MODIFIED"}, {**body, "metadata": {**body["metadata"], "generation": 2}})
-    kinds._push_event(w, {"type": "MODIFIED"}, {**body, "metadata": {**body["metadata"], "generation": 2,
-                                                                    "deletionTimestamp": "2026-12-02T00:00:00Z"}})
+    kinds._push_event(w, "ADDED", body)
+    kinds._push_event(w, "MODIFIED", {**body, "status": {"keys": []}})  # our status write: nothing
+    kinds._push_event(w, "MODIFIED", {**body, "metadata": {**body["metadata"], "generation": 2}})
+    kinds._push_event(w, "MODIFIED", {**body, "metadata": {**body["metadata"], "generation": 2,
+                                                    "deletionTimestamp": "2026-12-02T00:00:00Z"}})
     assert [k for k, _ in queue.added] == [("PushSecret", NS, "p")] * 3
-    kinds._push_event(w, {"type": "DELETED"}, body)
+    kinds._push_event(w, "DELETED", body)
     assert (NS, "p") not in kit.cache.push_secrets
+
+
+def test_fanout_informers_select_only_what_wakes_them_and_skip_the_first_listing() -> None:
+    from config_manager.k8s.api.resources import LABEL_CLUSTER_MANAGED_SECRET
+    from config_manager.k8s.watch import kinds
+    from config_manager.k8s.watch.handlers import Watched
+
+    kit = Kit()
+    queue = _Queue()
+    w = Watched(ctx=kit.ctx, queue=queue)  # type: ignore[arg-type]
+    feeds = {(f.kind, f.scope.namespace, f.scope.label_selector): f for f in kinds.feeds(w, [NS])}
+    assert set(feeds) == {("ClusterManagedSecret", None, None), ("Namespace", None, None), ("PushSecret", NS, None),
+                          ("ManagedSecret", NS, LABEL_CLUSTER_MANAGED_SECRET)}
+    made = feeds[("ManagedSecret", NS, LABEL_CLUSTER_MANAGED_SECRET)].handler
+    ms = {"metadata": {"name": "m", "namespace": NS, "generation": 2, "labels": {LABEL_CLUSTER_MANAGED_SECRET: "cms"}},
+          "status": {"observedGeneration": 2}}
+    made(None, dict(ms))  # first listing: nothing
+    made("MODIFIED", dict(ms))  # a status write of a sync: nothing
+    assert queue.added == []
+    made("MODIFIED", {**ms, "status": {"observedGeneration": 1}})  # an edit its reconciler has not seen
+    made("DELETED", dict(ms))
+    assert [k for k, _ in queue.added] == [("ClusterManagedSecret", "", "cms")] * 2
+    queue.added.clear()
+    kinds._cms_event(w, None, {"metadata": {"name": "cms", "generation": 1}, "spec": {}})
+    kinds._push_event(w, None, {"metadata": {"name": "p", "namespace": NS, "generation": 1}, "spec": {}})
+    queue.added.clear()
+    namespace = feeds[("Namespace", None, None)].handler
+    namespace(None, {"metadata": {"name": NS}})  # first listing: nothing
+    assert queue.added == []
+    namespace("MODIFIED", {"metadata": {"name": NS, "labels": {"team": "a"}}})
+    assert {k for k, _ in queue.added} == {("ClusterManagedSecret", "", "cms"), ("PushSecret", NS, "p")}
