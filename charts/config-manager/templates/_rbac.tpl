@@ -1,15 +1,14 @@
 {{- /*
 RBAC rules, split by where they apply. Every verb below is one the operator's code issues (see
-operator/config_manager/k8s/: api/client.py for our requests, watch/handlers.py for kopf's watches); docs/security.md
+operator/config_manager/k8s/: api/client.py for our requests, watch/informer.py and watch/handlers.py for the watches); docs/security.md
 explains each rule. No wildcard verbs or resources anywhere (checked by tests/unit/test_chart_render.py).
 */}}
 
 {{- /* Rules inside every namespace the operator serves: the ClusterRole in cluster scope, one Role per
 served namespace in namespaced scope (so nothing outside those namespaces is granted). */}}
 {{- define "config-manager.namespacedRules" -}}
-# Own namespaced resources: kopf lists and watches them to fill the operator's cache; single reads are GETs.
-# The objects themselves are never written: kopf has only index/event handlers (no finalizer, no
-# last-handled annotation).
+# Own namespaced resources: the operator's informers list and watch them to fill its cache; single reads
+# are GETs. kopf runs no resource handlers, so it adds no finalizer and no last-handled annotation.
 - apiGroups: ["configmanager.io"]
   resources: ["managedsecrets", "configbundles", "secretstores"]
   verbs: ["get", "list", "watch"]
@@ -45,7 +44,8 @@ served namespace in namespaced scope (so nothing outside those namespaces is gra
 - apiGroups: ["configmanager.io"]
   resources: ["vaultdynamicsecrets/status"]
   verbs: ["patch"]
-# Secrets. list + watch: kopf watches Secrets in the served namespaces, keeping a value-free projection
+# Secrets. list + watch: the informers watch the Secrets we manage (by our label) and, one by one by name,
+# those we read, in the served namespaces, keeping a value-free projection
 # (names, key names, a hash) so drift of a target Secret, changes of a source or credential Secret and
 # echoes of our own writes are seen without polling. get: store credentials and local-store blobs.
 # create / patch / delete: target Secrets (delete only for deletionPolicy=Delete or a renamed target)
@@ -87,7 +87,7 @@ served namespace in namespaced scope (so nothing outside those namespaces is gra
 {{- end }}
 {{- end }}
 
-{{- /* Rules on cluster-scoped kinds, needed in both scopes: kopf watches cluster-scoped resources
+{{- /* Rules on cluster-scoped kinds, needed in both scopes: the informers watch cluster-scoped resources
 cluster-wide even when it serves a list of namespaces. They grant nothing on Secrets or ConfigMaps. */}}
 {{- define "config-manager.clusterScopedRules" -}}
 # ClusterSecretStores: read and watched; only their status is written.
@@ -105,7 +105,7 @@ cluster-wide even when it serves a list of namespaces. They grant nothing on Sec
   resources: ["clustermanagedsecrets/status"]
   verbs: ["patch"]
 # Namespaces (names and labels): a ClusterSecretStore's conditions admit namespaces by name or label,
-# and kopf indexes namespaces before it runs any handler.
+# and the informers list namespaces before any reconcile runs.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get", "list", "watch"]
