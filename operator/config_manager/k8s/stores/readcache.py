@@ -70,14 +70,18 @@ class ProviderCache:
 
     # -- providers ------------------------------------------------------------------------------------
 
-    def provider(self, store_key: str, fingerprint: str, build: Callable[[], SecretProvider]) -> SecretProvider:
+    def provider(self, store_key: str, fingerprint: str, build: Callable[[], SecretProvider],
+                 built: Callable[[], str] | None = None) -> SecretProvider:
         """The provider for ``store_key``; rebuilt (and the store's cached reads dropped) when the fingerprint
-        changes. Inside ``held()`` the provider returned stays open until that pass ends."""
+        changes. ``built()``, called after ``build()``, is the fingerprint of what it was built from (default:
+        ``fingerprint``). Inside ``held()`` the provider returned stays open until that pass ends."""
         with self._lock:
             current = self._providers.get(store_key)
             if current is not None and current[0] == fingerprint:
                 return self._lease(current[1])
         provider = build()  # outside the lock: may do API calls
+        if built is not None:
+            fingerprint = built()
         with self._lock:
             old = self._providers.get(store_key)
             self._providers[store_key] = (fingerprint, provider)

@@ -64,12 +64,17 @@ class ResolvedStore:
                              str(ref.ref["name"])))
         return refs
 
-    def fingerprint(self, cache: ClusterCache) -> str:
-        """Changes when the store or any object it references changes (from the cache, no API call)."""
+    def fingerprint(self, cache: ClusterCache, read: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None) -> str:
+        """Changes when the store or any object it references changes (from the cache, no API call);
+        with ``read``, the versions of the objects a provider was built from (``Credentials.seen``)."""
         parts = [self.resource_version]
         if self.binding.expiring_credentials(self.provider_spec):
             parts.append(str(int(time.time() // (SA_TOKEN_SECONDS / 2))))  # a fresh token every half lifetime
         for _path, kind, ns, name in self.credential_refs():
+            body = (read or {}).get((kind, ns, name))
+            if body is not None:
+                parts.append(str((body.get("metadata") or {}).get("resourceVersion") or "-"))
+                continue
             info = cache.get_object(kind, ns, name)
             parts.append(info.resource_version if info else "-")
         return "|".join(parts)
@@ -120,10 +125,10 @@ def resolve_own(kind: str, namespace: str, name: str, cache: ClusterCache) -> Re
     return _one_provider(kind, name, body, None)
 
 
-def build_provider(store: ResolvedStore, api: KubeApi) -> SecretProvider:
+def build_provider(store: ResolvedStore, api: KubeApi, creds: Credentials | None = None) -> SecretProvider:
     """A provider for ``store`` via its binding and the registry, credentials read from the referenced objects."""
     try:
-        return registry.create(store.provider_type, **store.binding.provider_config(store.provider_spec, store.credentials(api)))
+        return registry.create(store.provider_type, **store.binding.provider_config(store.provider_spec, creds or store.credentials(api)))
     except IsolationError as exc:
         raise StoreNotReadyError(str(exc)) from None
     except ConfigurationError as exc:
@@ -131,5 +136,24 @@ def build_provider(store: ResolvedStore, api: KubeApi) -> SecretProvider:
 
 
 def provider_for(store: ResolvedStore, *, cache: ClusterCache, providers: ProviderCache, api: KubeApi) -> SecretProvider:
-    """The cached provider of ``store``, rebuilt when the store or a credential object changed."""
-    return providers.provider(store.key, store.fingerprint(cache), lambda: build_provider(store, api))
+    """The cached provider of ``store``, rebuilt when the store or a credential object changed.
+
+    A provider is kept under the versions of the credential objects it was built from, and an object read
+    that the cache does not hold yet is cached (its projection): the by-name watch that starts for it then
+    knows that version, so its first listing is news only if the object changed since, and the next pass
+    finds the same fingerprint instead of rebuilding the provider (and dropping its reads) once the
+    credential shows up in the cache."""
+    creds = store.credentials(api)
+
+    def build() -> SecretProvider:
+        creds.seen.clear()
+        return build_provider(store, api, creds)
+
+    def built() -> str:
+        for (kind, _ns, _name), body in creds.seen.items():
+            cache.put_object({**body, "kind": kind}, if_absent=True)
+        fingerprint = store.fingerprint(cache, read=creds.seen)
+        creds.seen.clear()  # the bodies hold the credentials: not kept
+        return fingerprint
+
+    return providers.provider(store.key, store.fingerprint(cache), build, built=built)
