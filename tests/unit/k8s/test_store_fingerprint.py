@@ -1,4 +1,5 @@
-"""Unit tests of the store fingerprint a provider is kept under: the versions of the credential objects
+"""Unit tests of the store fingerprint a provider is kept under: the store's uid and generation (not its
+status writes) and the versions of the credential objects
 it was built from, so a credential that the cache learns of after the build (its by-name watch lists it
 a moment later) does not rebuild the provider, while a changed or deleted credential still does."""
 
@@ -40,3 +41,16 @@ def test_the_fingerprint_of_a_build_is_the_version_read_not_the_cached_one() -> 
     kit.cache.put_object({"kind": "Secret", "metadata": {"name": "store-key", "namespace": NS, "resourceVersion": "older"}},
                          if_absent=True)
     assert kit.cache.get_object("Secret", NS, "store-key") == cached
+
+
+def test_a_status_write_on_the_store_keeps_the_provider_and_a_spec_change_does_not() -> None:
+    kit = Kit()
+    first = kit.ctx.provider(resolve_own("SecretStore", NS, "local", kit.cache))
+    body = kit.cache.stores[(NS, "local")]
+    meta = body["metadata"]
+    # the store's own validation wrote its status: a new resourceVersion, the same generation
+    kit.cache.stores[(NS, "local")] = {**body, "metadata": {**meta, "resourceVersion": "9001"}, "status": {"conditions": []}}
+    assert kit.ctx.provider(resolve_own("SecretStore", NS, "local", kit.cache)) is first
+    kit.cache.stores[(NS, "local")] = {**body, "metadata": {**meta, "resourceVersion": "9002",
+                                                            "generation": int(meta.get("generation") or 1) + 1}}
+    assert kit.ctx.provider(resolve_own("SecretStore", NS, "local", kit.cache)) is not first

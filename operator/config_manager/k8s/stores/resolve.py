@@ -4,7 +4,8 @@ A reference is resolved against the watch cache (no API call), checked against t
 turned into a provider through its binding (``bindings``) and the registry — the operator never imports a
 concrete provider. Building a provider reads its credentials (GETs of the referenced Secrets); that
 happens once per store version: the provider cache keys providers by a fingerprint of the store's and its
-credential objects' resourceVersions, so a changed credential rebuilds the provider and nothing else does.
+credential objects' versions (the store's uid and generation, the credentials' resourceVersions), so a
+changed spec or credential rebuilds the provider and nothing else does (not the store's status writes).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class ResolvedStore:
     namespace: str | None  # None for a ClusterSecretStore
     provider_type: str
     provider_spec: Mapping[str, Any]
-    resource_version: str
+    #: "uid/generation": changes with the spec or a re-creation, not with a status write (a store's own
+    #: validation writes its status: a resourceVersion here rebuilt every provider after each one)
+    version: str
 
     @property
     def key(self) -> str:
@@ -67,7 +70,7 @@ class ResolvedStore:
     def fingerprint(self, cache: ClusterCache, read: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None) -> str:
         """Changes when the store or any object it references changes (from the cache, no API call);
         with ``read``, the versions of the objects a provider was built from (``Credentials.seen``)."""
-        parts = [self.resource_version]
+        parts = [self.version]
         if self.binding.expiring_credentials(self.provider_spec):
             parts.append(str(int(time.time() // (SA_TOKEN_SECONDS / 2))))  # a fresh token every half lifetime
         for _path, kind, ns, name in self.credential_refs():
@@ -88,7 +91,12 @@ def store_from_body(kind: str, name: str, namespace: str | None, body: Mapping[s
         return None
     return ResolvedStore(kind=kind, name=name, namespace=namespace if kind == "SecretStore" else None,
                          provider_type=types[0], provider_spec=provider[types[0]] or {},
-                         resource_version=str((body.get("metadata") or {}).get("resourceVersion") or ""))
+                         version=_version(body.get("metadata") or {}))
+
+
+def _version(meta: Mapping[str, Any]) -> str:
+    """What of a store's metadata its provider depends on (``ResolvedStore.version``)."""
+    return f"{meta.get('uid') or ''}/{meta.get('generation') or meta.get('resourceVersion') or ''}"
 
 
 def _one_provider(kind: str, name: str, body: Mapping[str, Any], namespace: str | None) -> ResolvedStore:
