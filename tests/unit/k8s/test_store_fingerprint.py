@@ -1,7 +1,7 @@
 """Unit tests of the store fingerprint a provider is kept under: the store's uid and generation (not its
-status writes) and the versions of the credential objects
-it was built from, so a credential that the cache learns of after the build (its by-name watch lists it
-a moment later) does not rebuild the provider, while a changed or deleted credential still does."""
+status writes) and the versions of the credential objects it was built from, so a credential that the
+cache learns of after the build (its by-name watch lists it a moment later) does not rebuild the
+provider, while a changed or deleted credential still does."""
 
 from __future__ import annotations
 
