@@ -129,9 +129,15 @@ class Operator:
         self._gate()
 
     def dispatch(self, key: Key, reason: str) -> float | None:
-        """Run the reconcile for ``key`` (called on a worker thread)."""
+        """Run the reconcile for ``key`` (called on a worker thread). The providers it is handed stay open
+        until it returns, even when a newer one replaces them meanwhile (``ProviderCache.held``)."""
         ctx = self.watched.ctx
         assert ctx is not None
+        with ctx.providers.held():
+            return self._reconcile(ctx, key, reason)
+
+    @staticmethod
+    def _reconcile(ctx: Context, key: Key, reason: str) -> float | None:
         kind, namespace, name = key
         if kind == "ManagedSecret":
             return managedsecret.reconcile(ctx, namespace, name, reason=reason)

@@ -18,6 +18,7 @@ import tempfile
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from ..api.client import ApiError, KubeApi
@@ -33,14 +34,18 @@ class StoreNotReadyError(Exception):
     """The store cannot be used yet (missing, misconfigured, or its credentials are missing)."""
 
 
-def read_key(api: KubeApi, kind: str, namespace: str, name: str, key: str, field: str) -> bytes:
-    """The bytes under ``key`` of the Secret (base64-decoded) or ConfigMap (binaryData, else text) ``namespace/name``."""
+def read_key(api: KubeApi, kind: str, namespace: str, name: str, key: str, field: str,
+             seen: dict[tuple[str, str, str], Mapping[str, Any]] | None = None) -> bytes:
+    """The bytes under ``key`` of the Secret (base64-decoded) or ConfigMap (binaryData, else text) ``namespace/name``;
+    the object read is recorded in ``seen`` by (kind, namespace, name)."""
     try:
         obj = api.get(data_plural(kind), namespace, name)
     except ApiError as exc:
         raise StoreNotReadyError(f"{field}: cannot read {kind} {namespace}/{name}: {exc.status} {exc.reason}") from exc
     if obj is None:
         raise StoreNotReadyError(f"{field}: {kind} {namespace}/{name} not found")
+    if seen is not None:
+        seen[(kind, namespace, name)] = obj
     if kind == "Secret":
         encoded = (obj.get("data") or {}).get(key)
         if encoded is None:
@@ -137,19 +142,21 @@ def ref_at(spec: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class Credentials:
-    """Reads the objects one store references, each in the namespace the isolation rules allow."""
+    """Reads the objects one store references, each in the namespace the isolation rules allow; ``seen``
+    holds what was read, by (kind, namespace, name), so the provider built from it knows their versions."""
 
     api: KubeApi
     store_kind: str
     store_namespace: str | None
     store_key: str
+    seen: dict[tuple[str, str, str], Mapping[str, Any]] = dc_field(default_factory=dict, compare=False, repr=False)
 
     def namespace(self, ref: Mapping[str, Any], field: str) -> str:
         return credential_namespace(self.store_kind, self.store_namespace, ref, field)
 
     def key(self, field: str, ref: Mapping[str, Any], kind: str = "Secret") -> bytes:
         """The key ``ref.key`` of the Secret (or ConfigMap) ``ref.name``."""
-        return read_key(self.api, kind, self.namespace(ref, field), str(ref["name"]), str(ref["key"]), field)
+        return read_key(self.api, kind, self.namespace(ref, field), str(ref["name"]), str(ref["key"]), field, self.seen)
 
     def text(self, field: str, ref: Mapping[str, Any]) -> str:
         """A Secret key as stripped text (tokens, client ids, passwords)."""

@@ -1,6 +1,8 @@
 """One provider per store, one provider read per distinct remote key per window, backoff per store.
 
-- Providers are built once per store *fingerprint* (store + credential resourceVersions) and reused.
+- Providers are built once per store *fingerprint* (store + credential resourceVersions) and reused. A
+  provider replaced by a newer one (or forgotten) while a reconcile pass still uses it (``held``) is
+  closed when the last such pass ends, not under its read in flight.
 - Reads are single-flight: when 300 ManagedSecrets ask for the same remote key at once, one thread calls
   the provider and the others wait for its answer, so a burst (operator start, a store change) costs one
   read per distinct key.
@@ -16,9 +18,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ...errors import ConfigurationError, ProviderUnavailableError, SecretNotFoundError, SecretsError
@@ -27,6 +32,8 @@ from .. import metrics
 from ..spec.managedsecret import RemoteRef
 from .backoff import Backoff
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class _Flight:
@@ -34,6 +41,14 @@ class _Flight:
     value: SecretValue | None = None
     error: BaseException | None = None
     fetched: float = 0.0
+
+
+def _close(provider: SecretProvider | None) -> None:
+    if provider is not None:
+        try:
+            provider.close()
+        except Exception:  # noqa: BLE001 - closing an old client must not fail a sync
+            pass
 
 
 class ProviderCache:
@@ -48,40 +63,83 @@ class ProviderCache:
         self._flights: dict[tuple[str, str, str | None], _Flight] = {}
         self._last_error: dict[str, BaseException] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()  # ``held``: the providers the current pass on this thread was handed
+        self._leases: dict[int, int] = {}  # id(provider) -> passes holding it
+        self._retired: dict[int, SecretProvider] = {}  # replaced while held: closed when the last pass ends
         self.reads = 0  # provider calls made (cache hits and waiters excluded)
 
     # -- providers ------------------------------------------------------------------------------------
 
-    def provider(self, store_key: str, fingerprint: str, build: Callable[[], SecretProvider]) -> SecretProvider:
-        """The provider for ``store_key``; rebuilt (and the store's cached reads dropped) when the fingerprint changes."""
+    def provider(self, store_key: str, fingerprint: str, build: Callable[[], SecretProvider],
+                 built: Callable[[], str] | None = None) -> SecretProvider:
+        """The provider for ``store_key``; rebuilt (and the store's cached reads dropped) when the fingerprint
+        changes. ``built()``, called after ``build()``, is the fingerprint of what it was built from (default:
+        ``fingerprint``). Inside ``held()`` the provider returned stays open until that pass ends."""
         with self._lock:
             current = self._providers.get(store_key)
             if current is not None and current[0] == fingerprint:
-                return current[1]
+                return self._lease(current[1])
         provider = build()  # outside the lock: may do API calls
+        if built is not None:
+            fingerprint = built()
         with self._lock:
             old = self._providers.get(store_key)
             self._providers[store_key] = (fingerprint, provider)
             self._drop_reads(store_key)
-        if old is not None and old[1] is not provider:
-            try:
-                old[1].close()
-            except Exception:  # noqa: BLE001 - closing an old client must not fail a sync
-                pass
+            self._lease(provider)
+            doomed = self._retire(old[1]) if old is not None and old[1] is not provider else None
+        _close(doomed)
         return provider
 
     def forget_store(self, store_key: str) -> None:
-        """Drop the provider and cached reads of a deleted or changed store."""
+        """Drop the provider and cached reads of a deleted or changed store (closed once no pass holds it)."""
         with self._lock:
             old = self._providers.pop(store_key, None)
             self._drop_reads(store_key)
             self._last_error.pop(store_key, None)
+            doomed = self._retire(old[1]) if old is not None else None
         self.backoff.success(store_key)
-        if old is not None:
-            try:
-                old[1].close()
-            except Exception:  # noqa: BLE001
-                pass
+        _close(doomed)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """One reconcile pass on this thread: every provider it is handed stays open until the pass ends,
+        even when a newer one replaces it meanwhile (a credential cached or changed, the store edited) —
+        closing it under a read in flight fails that read with whatever the closed client raises."""
+        if getattr(self._local, "held", None) is not None:
+            yield  # nested: the outer pass releases
+            return
+        held: list[SecretProvider] = []
+        self._local.held = held
+        try:
+            yield
+        finally:
+            self._local.held = None
+            doomed = []
+            with self._lock:
+                for provider in held:
+                    count = self._leases.pop(id(provider)) - 1
+                    if count:
+                        self._leases[id(provider)] = count
+                    elif self._retired.pop(id(provider), None) is not None:
+                        doomed.append(provider)
+            for provider in doomed:
+                _close(provider)
+
+    def _lease(self, provider: SecretProvider) -> SecretProvider:
+        """Under the lock: count a use of ``provider`` by the current pass, if any."""
+        held: list[SecretProvider] | None = getattr(self._local, "held", None)
+        if held is not None:
+            held.append(provider)
+            self._leases[id(provider)] = self._leases.get(id(provider), 0) + 1
+        return provider
+
+    def _retire(self, provider: SecretProvider) -> SecretProvider | None:
+        """Under the lock: a provider no longer handed out; returned to be closed now unless a pass holds it."""
+        if self._leases.get(id(provider)):
+            self._retired[id(provider)] = provider  # closed by the last pass that holds it
+            return None
+        return provider
 
     def invalidate(self, store_key: str) -> None:
         """Forget cached reads of a store (e.g. after a forced sync) but keep its provider."""
@@ -165,6 +223,9 @@ class ProviderCache:
             flight.done.set()
             raise
         except Exception as exc:  # a provider bug must not hang the waiters
+            # the type and where it was raised, never its message or locals (they may hold a value)
+            log.debug("%s: %s of %s raised %s at:\n%s", store_key, operation, provider_type, type(exc).__name__,
+                      "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__))))
             flight.error = ProviderUnavailableError(f"provider failed: {type(exc).__name__}")
             self._last_error[store_key] = flight.error
             self.backoff.failure(store_key)

@@ -4,7 +4,8 @@ A reference is resolved against the watch cache (no API call), checked against t
 turned into a provider through its binding (``bindings``) and the registry — the operator never imports a
 concrete provider. Building a provider reads its credentials (GETs of the referenced Secrets); that
 happens once per store version: the provider cache keys providers by a fingerprint of the store's and its
-credential objects' resourceVersions, so a changed credential rebuilds the provider and nothing else does.
+credential objects' versions (the store's uid and generation, the credentials' resourceVersions), so a
+changed spec or credential rebuilds the provider and nothing else does (not the store's status writes).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class ResolvedStore:
     namespace: str | None  # None for a ClusterSecretStore
     provider_type: str
     provider_spec: Mapping[str, Any]
-    resource_version: str
+    #: "uid/generation": changes with the spec or a re-creation, not with a status write (a store's own
+    #: validation writes its status: a resourceVersion here rebuilt every provider after each one)
+    version: str
 
     @property
     def key(self) -> str:
@@ -64,12 +67,17 @@ class ResolvedStore:
                              str(ref.ref["name"])))
         return refs
 
-    def fingerprint(self, cache: ClusterCache) -> str:
-        """Changes when the store or any object it references changes (from the cache, no API call)."""
-        parts = [self.resource_version]
+    def fingerprint(self, cache: ClusterCache, read: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None) -> str:
+        """Changes when the store or any object it references changes (from the cache, no API call);
+        with ``read``, the versions of the objects a provider was built from (``Credentials.seen``)."""
+        parts = [self.version]
         if self.binding.expiring_credentials(self.provider_spec):
             parts.append(str(int(time.time() // (SA_TOKEN_SECONDS / 2))))  # a fresh token every half lifetime
         for _path, kind, ns, name in self.credential_refs():
+            body = (read or {}).get((kind, ns, name))
+            if body is not None:
+                parts.append(str((body.get("metadata") or {}).get("resourceVersion") or "-"))
+                continue
             info = cache.get_object(kind, ns, name)
             parts.append(info.resource_version if info else "-")
         return "|".join(parts)
@@ -83,7 +91,12 @@ def store_from_body(kind: str, name: str, namespace: str | None, body: Mapping[s
         return None
     return ResolvedStore(kind=kind, name=name, namespace=namespace if kind == "SecretStore" else None,
                          provider_type=types[0], provider_spec=provider[types[0]] or {},
-                         resource_version=str((body.get("metadata") or {}).get("resourceVersion") or ""))
+                         version=_version(body.get("metadata") or {}))
+
+
+def _version(meta: Mapping[str, Any]) -> str:
+    """What of a store's metadata its provider depends on (``ResolvedStore.version``)."""
+    return f"{meta.get('uid') or ''}/{meta.get('generation') or meta.get('resourceVersion') or ''}"
 
 
 def _one_provider(kind: str, name: str, body: Mapping[str, Any], namespace: str | None) -> ResolvedStore:
@@ -120,10 +133,10 @@ def resolve_own(kind: str, namespace: str, name: str, cache: ClusterCache) -> Re
     return _one_provider(kind, name, body, None)
 
 
-def build_provider(store: ResolvedStore, api: KubeApi) -> SecretProvider:
+def build_provider(store: ResolvedStore, api: KubeApi, creds: Credentials | None = None) -> SecretProvider:
     """A provider for ``store`` via its binding and the registry, credentials read from the referenced objects."""
     try:
-        return registry.create(store.provider_type, **store.binding.provider_config(store.provider_spec, store.credentials(api)))
+        return registry.create(store.provider_type, **store.binding.provider_config(store.provider_spec, creds or store.credentials(api)))
     except IsolationError as exc:
         raise StoreNotReadyError(str(exc)) from None
     except ConfigurationError as exc:
@@ -131,5 +144,24 @@ def build_provider(store: ResolvedStore, api: KubeApi) -> SecretProvider:
 
 
 def provider_for(store: ResolvedStore, *, cache: ClusterCache, providers: ProviderCache, api: KubeApi) -> SecretProvider:
-    """The cached provider of ``store``, rebuilt when the store or a credential object changed."""
-    return providers.provider(store.key, store.fingerprint(cache), lambda: build_provider(store, api))
+    """The cached provider of ``store``, rebuilt when the store or a credential object changed.
+
+    A provider is kept under the versions of the credential objects it was built from, and an object read
+    that the cache does not hold yet is cached (its projection): the by-name watch that starts for it then
+    knows that version, so its first listing is news only if the object changed since, and the next pass
+    finds the same fingerprint instead of rebuilding the provider (and dropping its reads) once the
+    credential shows up in the cache."""
+    creds = store.credentials(api)
+
+    def build() -> SecretProvider:
+        creds.seen.clear()
+        return build_provider(store, api, creds)
+
+    def built() -> str:
+        for (kind, _ns, _name), body in creds.seen.items():
+            cache.put_object({**body, "kind": kind}, if_absent=True)
+        fingerprint = store.fingerprint(cache, read=creds.seen)
+        creds.seen.clear()  # the bodies hold the credentials: not kept
+        return fingerprint
+
+    return providers.provider(store.key, store.fingerprint(cache), build, built=built)

@@ -169,12 +169,16 @@ class ClusterCache:
 
     # -- Secrets / ConfigMaps ---------------------------------------------------------------------------
 
-    def put_object(self, body: Mapping[str, Any], *, own_write: bool = False) -> ObjectInfo:
-        """Cache the projection of ``body``; ``own_write`` marks it as the answer to our own write."""
+    def put_object(self, body: Mapping[str, Any], *, own_write: bool = False, if_absent: bool = False) -> ObjectInfo:
+        """Cache the projection of ``body``; ``own_write`` marks it as the answer to our own write;
+        ``if_absent`` (an object read by GET) keeps what the cache holds already (a watch's version, never
+        replaced by a read's, which may be older)."""
         info = project(body)
         with self.lock:
             table = self.secrets if info.kind == "Secret" else self.configmaps
             old = table.get((info.namespace, info.name))
+            if if_absent and old is not None:
+                return old
             table[(info.namespace, info.name)] = info
             ref = (info.namespace, info.kind, info.name)
             if ref in self.watchers and (old is None or old.labels != info.labels):

@@ -90,9 +90,10 @@ class NamedWatches:
     def _start(self, ref: ObjectRef) -> Informer:
         namespace, kind, name = ref
         scope = Scope(data_plural(kind), namespace, field_selector=f"metadata.name={name}")
-        # Seeded with the cached version (read by GET before the watch existed): a change or a deletion
-        # in between is reported as one. Not cached yet: its first listing is a first sight (a store's
-        # credential read meanwhile changes the store's fingerprint, so the store picks it up anyway).
+        # Seeded with the cached version (a store's credential read by GET before the watch existed is
+        # cached by ``stores.resolve.provider_for``): a change or a deletion in between is reported as one.
+        # Not cached yet: its first listing is a first sight (a credential read later is compared by
+        # version with the cache, so the store picks up a change anyway).
         info = self.cache.get_object(kind, namespace, name)
         informer = Informer(self.transport, scope, self.handler_for(kind), kind=kind, first_sight=info is None,
                             known={(namespace, name): info.resource_version} if info is not None else None)
