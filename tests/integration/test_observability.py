@@ -99,9 +99,11 @@ def test_metrics_are_exported_and_move_after_a_sync(kube: KubeApi, namespace: st
     wait_ready(kube, namespace, "b1", plural="configbundles")
     def bundle_counted() -> str:
         text = scrape(json_operator)
-        return text if sample(text, "configmanager_syncs_total", kind="ConfigBundle", result="success") >= 1 else ""
+        counted = (sample(text, "configmanager_syncs_total", kind="ConfigBundle", result="success") >= 1
+                   and sample(text, "configmanager_syncs_total", kind="SecretStore", result="success") >= 1)
+        return text if counted else ""
 
-    after = wait_for(bundle_counted, what="bundle sync counted")
+    after = wait_for(bundle_counted, what="bundle and store syncs counted")
 
     assert sample(after, "configmanager_syncs_total", kind="ManagedSecret", result="success") >= 1
     assert sample(after, "configmanager_syncs_total", kind="ManagedSecret", result="error") >= 1

@@ -19,6 +19,8 @@ from tests.helpers.vault_server import VaultServer, vault_server  # noqa: F401  
 from tests.integration.opkit import API, condition, events_for, wait_ready
 
 KIND = "PushSecret"
+# values long and random enough that a leak check cannot match them inside a uid or a resourceVersion
+A1, B1, C1, A2, C2 = (f"{k}-{uuid.uuid4().hex}" for k in ("a1", "b1", "c1", "a2", "c2"))
 
 
 def b64(text: str) -> str:
@@ -57,23 +59,23 @@ def remote(provider: Any, key: str) -> Any:
 def test_push_to_the_local_store(kube: KubeApi, namespace: str, running_operator: OperatorProcess) -> None:
     ns, op = namespace, running_operator
     store = make_local_store(kube, ns, values={"existing": "theirs", "doc": {"user": "svc"}})
-    source(kube, ns, "src", {"a": "a-1", "b": "b-1", "c": "c-1"})
+    source(kube, ns, "src", {"a": A1, "b": B1, "c": C1})
     kube.create("pushsecrets", ns, push_secret("p", "src", [("a", "pushed/a", None), ("b", "doc", "password")],
                                                deletion="Delete"))
     kube.create("pushsecrets", ns, push_secret("keep", "src", [("c", "existing", None), ("c", "fresh", None)],
                                                update="IfNotExists"))
     p = wait_ready(kube, ns, "p", plural="pushsecrets", reason="Pushed")
-    assert remote(store.provider, "pushed/a") == "a-1"
-    assert remote(store.provider, "doc") == {"user": "svc", "password": "b-1"}  # the other property kept
+    assert remote(store.provider, "pushed/a") == A1
+    assert remote(store.provider, "doc") == {"user": "svc", "password": B1}  # the other property kept
     assert [(e["remoteKey"], e["synced"], e["pushed"]) for e in p["status"]["keys"]] == [("pushed/a", True, True), ("doc", True, True)]
     keep = wait_ready(kube, ns, "keep", plural="pushsecrets", reason="Pushed")
     assert remote(store.provider, "existing") == "theirs"  # IfNotExists: never overwritten
-    assert remote(store.provider, "fresh") == "c-1"
+    assert remote(store.provider, "fresh") == C1
     assert {e["remoteKey"]: e["pushed"] for e in keep["status"]["keys"]} == {"existing": False, "fresh": True}
     assert p["metadata"]["finalizers"] == ["configmanager.io/pushsecret"]
     assert "finalizers" not in keep["metadata"]
     text = str(p) + str(keep) + str(events_for(kube, ns, "p")) + op.log_text()
-    assert "a-1" not in text and "b-1" not in text and "c-1" not in text
+    assert A1 not in text and B1 not in text and C1 not in text
 
     # a pass with nothing new (a label on the source Secret) writes nothing to the store
     blob_version = kube.get("secrets", ns, "local-blob")["metadata"]["resourceVersion"]
@@ -82,10 +84,10 @@ def test_push_to_the_local_store(kube: KubeApi, namespace: str, running_operator
     assert kube.get("secrets", ns, "local-blob")["metadata"]["resourceVersion"] == blob_version
 
     # a changed value is pushed again; IfNotExists leaves the value it pushed alone
-    changed = kube.patch("secrets", ns, "src", {"data": {"a": b64("a-2"), "c": b64("c-2")}})["metadata"]["resourceVersion"]
-    wait_for(lambda: remote(store.provider, "pushed/a") == "a-2", what="changed source value pushed")
+    changed = kube.patch("secrets", ns, "src", {"data": {"a": b64(A2), "c": b64(C2)}})["metadata"]["resourceVersion"]
+    wait_for(lambda: remote(store.provider, "pushed/a") == A2, what="changed source value pushed")
     wait_synced(kube, ns, "keep", changed)
-    assert remote(store.provider, "fresh") == "c-1" and remote(store.provider, "existing") == "theirs"
+    assert remote(store.provider, "fresh") == C1 and remote(store.provider, "existing") == "theirs"
 
     # a key that leaves the spec is removed (only its property), the PushSecret's deletion removes the rest
     kube.patch("pushsecrets", ns, "p", {"spec": {"data": [{"match": {"secretKey": "a", "remoteRef": {"remoteKey": "pushed/a"}}}]}})
@@ -96,7 +98,7 @@ def test_push_to_the_local_store(kube: KubeApi, namespace: str, running_operator
     assert remote(store.provider, "existing") == "theirs" and remote(store.provider, "doc") == {"user": "svc"}
     kube.delete("pushsecrets", ns, "keep")  # deletionPolicy None: what it pushed stays
     wait_for(lambda: kube.get("pushsecrets", ns, "keep") is None, what="keep deleted")
-    assert remote(store.provider, "fresh") == "c-1"
+    assert remote(store.provider, "fresh") == C1
 
 
 def test_refused_store_and_no_other_namespace(kube: KubeApi, namespace: str, running_operator: OperatorProcess) -> None:

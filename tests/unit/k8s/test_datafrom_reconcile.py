@@ -12,6 +12,7 @@ from typing import Any
 
 from config_manager.k8s.api.resources import ANN_FORCE_SYNC
 from config_manager.k8s.reconcile import managedsecret
+from config_manager.k8s.stores.readcache import ProviderCache
 
 from .kit import NS, Kit
 
@@ -135,3 +136,20 @@ def test_a_rewrite_that_merges_a_generator_s_keys_is_refused() -> None:
     cond = ready(kit, "ssh")
     assert cond["reason"] == "InvalidSpec" and "spec.dataFrom[0].rewrite[0]" in cond["message"]
     assert kit.api.stored("secrets", NS, "ssh") is None
+
+
+def test_a_find_listing_is_shared_for_the_refresh_interval_like_a_read() -> None:
+    kit = Kit({"app/a": "1", "app/b": "2"})
+    now = [0.0]
+    kit.ctx.providers = ProviderCache(ttl=5.0, clock=lambda: now[0])
+    kit.add("ManagedSecret", "f", spec({"find": {"path": "app"}}))  # refreshInterval 1h
+    managedsecret.reconcile(kit.ctx, NS, "f")
+    assert kit.secret_data("f") == {"app_a": "1", "app_b": "2"}
+    assert kit.ctx.providers.reads == 3, "one listing, two reads"
+    now[0] = 60.0  # past the cache's ttl floor, well inside the object's refresh interval
+    kit.sync_cache()
+    managedsecret.reconcile(kit.ctx, NS, "f")
+    assert kit.ctx.providers.reads == 3, "neither the listing nor the reads repeated within the interval"
+    now[0] = 3601.0
+    managedsecret.reconcile(kit.ctx, NS, "f")
+    assert kit.ctx.providers.reads == 6, "a pass after the interval lists and reads again"

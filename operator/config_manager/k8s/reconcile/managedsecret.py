@@ -85,7 +85,8 @@ def fetch_data(ctx: Context, body: Mapping[str, Any], spec: ManagedSecretSpec, *
         nonlocal reads
         with provider_errors(where, retry=lambda: _retry(ctx, store.key, spec),
                              refused=lambda message: TemporaryError("InvalidSpec", f"{field}: {message}", None)):
-            keys, fetched = ctx.providers.find(store.key, provider, criteria, fresh=fresh)
+            keys, fetched = ctx.providers.find(store.key, provider, criteria, fresh=fresh,
+                                                interval=max(0.0, spec.refresh_seconds))
             reads += fetched
             return keys
 

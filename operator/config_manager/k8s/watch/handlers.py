@@ -180,14 +180,14 @@ def _store_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, An
     with cache.lock:
         old = table.get(table_key)
         table[table_key] = new
-    uncached = _watch_store_objects(w, key, new)
+    _watch_store_objects(w, key, new)
     first = key not in w.known
     w.known.add(key)
     old_gen = ((old or {}).get("metadata") or {}).get("generation")
     if first or old_gen != (new.get("metadata") or {}).get("generation"):
-        # a credential not cached yet is being watched by name (watch.targets, within a second): validate
-        # after its first listing, so the provider is built once with the fingerprint it keeps
-        w.enqueue(key, 1.0 if uncached else 0.0)
+        # at once: a credential not cached yet is read (and cached) by the provider's build, so its by-name
+        # watch listing it a moment later does not rebuild the provider (stores/resolve.py)
+        w.enqueue(key, 0.0)
         if not first:
             w.ctx.providers.forget_store(store_key(kind, namespace, name))
             for dep in w.dependents(kind, name, namespace or None):
@@ -197,9 +197,8 @@ def _store_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, An
             w.enqueue(dep, 0.5)
 
 
-def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> bool:
-    """A store re-validates (and its users re-sync) when its blob or credential objects change; True when
-    one of them is not in the cache yet."""
+def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> None:
+    """A store re-validates (and its users re-sync) when its blob or credential objects change."""
     assert w.ctx is not None
     kind, namespace, name = key
     store = store_from_body(kind, name, namespace or None, body)
@@ -209,7 +208,6 @@ def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> bool:
         refs = []
     objects = [(ns, k, n) for _p, k, ns, n in refs]
     w.ctx.cache.set_watches(key, objects)
-    return any(w.ctx.cache.get_object(k, ns, n) is None for ns, k, n in objects)
 
 
 # -- generators (Password, SSHKey, UUID) ----------------------------------------------------------------
