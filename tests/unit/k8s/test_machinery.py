@@ -213,6 +213,37 @@ def test_work_queue_reschedules_with_the_returned_delay() -> None:
     assert all(b - a >= 0.09 for a, b in zip(times, times[1:], strict=False))
 
 
+def test_work_queue_serves_immediate_keys_before_due_refreshes() -> None:
+    """A new object (an add with no delay) runs before a wave of refreshes that are already due; a due
+    refresh that is also added with no delay runs once, in the immediate lane."""
+    now = [0.0]
+    runs: list[str] = []
+
+    async def scenario() -> None:
+        done = asyncio.get_running_loop().create_future()
+
+        def reconcile(key: str, reason: str) -> float | None:
+            runs.append(key)
+            if len(runs) == 21 and not done.done():
+                done.get_loop().call_soon_threadsafe(done.set_result, True)
+            return None
+
+        queue = WorkQueue(reconcile, workers=1, clock=lambda: now[0])
+        await queue.start(paused=True)
+        for i in range(20):
+            queue.add(f"refresh-{i}", 1.0 + i)
+        now[0] = 100.0  # every refresh is overdue
+        queue.add("new", 0.0)
+        queue.add("refresh-7", 0.0)  # a force-sync of an overdue one: moves ahead, runs once
+        queue.resume()
+        await asyncio.wait_for(done, timeout=5)
+        await queue.stop()
+
+    asyncio.run(scenario())
+    assert sorted(runs[:2]) == ["new", "refresh-7"]
+    assert runs[2:] == [f"refresh-{i}" for i in range(20) if i != 7], "the rest in due order, each once"
+
+
 # -- writer --------------------------------------------------------------------------------------------
 
 

@@ -5,6 +5,10 @@ kopf timers/daemons would run one asyncio task per object (and add a finalizer).
 pool of the same size, so at most ``workers`` reconciles — and thus API requests — run at once.
 
 - ``add(key, delay)`` keeps the earliest due time for a key (a force-sync pulls a refresh forward).
+- Two lanes: an immediate add (delay 0: a new object, a spec change, a force-sync, a rotation asked for)
+  is served before any scheduled one that is due (a refresh, a backoff retry, a start-up spread), so a
+  wave of due refreshes does not make a new object wait behind it (controller-runtime's priority queue
+  does the same for events after the initial list). A key in both lanes runs once, from the first.
 - A key is never reconciled twice at the same time; if it is re-added while running, it runs again
   right after (``dirty``), so no change is lost.
 - The reconcile returns the delay of its next run (refresh or backoff), or None for "only on events".
@@ -50,8 +54,10 @@ class WorkQueue:
         self._reconcile = reconcile
         self._clock = clock  # monotonic seconds; injected by tests
         self._workers = workers
-        self._heap: list[tuple[float, int, Hashable]] = []
+        self._heap: list[tuple[float, int, Hashable]] = []  # scheduled keys
+        self._urgent: list[tuple[float, int, Hashable]] = []  # keys added with no delay
         self._due: dict[Hashable, float] = {}
+        self._is_urgent: dict[Hashable, bool] = {}
         self._reason: dict[Hashable, str] = {}
         self._running: set[Hashable] = set()
         self._dirty: dict[Hashable, str] = {}
@@ -88,15 +94,19 @@ class WorkQueue:
                 if self._dirty.get(key) != "sync":
                     self._dirty[key] = reason
                 return
+        urgent = delay <= 0
         due = self._clock() + max(0.0, delay)
         current = self._due.get(key)
         if current is not None and current <= due:
             if reason == "sync":
                 self._reason[key] = "sync"
-            return
+            if not urgent or self._is_urgent.get(key):
+                return
+            due = current  # already due: keep its time, move it to the immediate lane
         self._due[key] = due
+        self._is_urgent[key] = urgent
         self._reason[key] = reason if current is None or self._reason.get(key) != "sync" else "sync"
-        heapq.heappush(self._heap, (due, next(self._counter), key))
+        heapq.heappush(self._urgent if urgent else self._heap, (due, next(self._counter), key))
         if self._wakeup is not None:
             self._wakeup.set()
 
@@ -107,6 +117,7 @@ class WorkQueue:
             self._loop.call_soon_threadsafe(self.forget, key)
             return
         self._due.pop(key, None)
+        self._is_urgent.pop(key, None)
         self._reason.pop(key, None)
         self._dirty.pop(key, None)
 
@@ -164,27 +175,39 @@ class WorkQueue:
                 await self._active.wait()
                 continue
             now = self._clock()
-            while self._heap:
-                due, _, key = self._heap[0]
-                if self._due.get(key) != due:
-                    heapq.heappop(self._heap)  # stale entry
-                    continue
-                if key in self._running:
-                    heapq.heappop(self._heap)
-                    self._dirty.setdefault(key, self._reason.get(key, "sync"))
-                    self._due.pop(key, None)
-                    continue
-                if due <= now:
-                    heapq.heappop(self._heap)
-                    del self._due[key]
+            for heap, urgent in ((self._urgent, True), (self._heap, False)):
+                key = self._pop_due(heap, urgent, now)
+                if key is not None:
                     return key, self._reason.pop(key, "sync")
-                break
-            timeout = (self._heap[0][0] - now) if self._heap else None
+            tops = [heap[0][0] for heap in (self._urgent, self._heap) if heap]
+            timeout = (min(tops) - now) if tops else None
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
             except TimeoutError:
                 pass
+
+    def _pop_due(self, heap: list[tuple[float, int, Hashable]], urgent: bool, now: float) -> Hashable | None:
+        """The first key of one lane that is due (taken off the queue), dropping stale entries on the way;
+        None when the lane's first live entry is not due yet."""
+        while heap:
+            due, _, key = heap[0]
+            if self._due.get(key) != due or self._is_urgent.get(key) != urgent:
+                heapq.heappop(heap)  # stale entry: rescheduled, moved to the other lane, or forgotten
+                continue
+            if key in self._running:
+                heapq.heappop(heap)
+                self._dirty.setdefault(key, self._reason.get(key, "sync"))
+                self._due.pop(key, None)
+                self._is_urgent.pop(key, None)
+                continue
+            if due > now:
+                return None
+            heapq.heappop(heap)
+            del self._due[key]
+            del self._is_urgent[key]
+            return key
+        return None
 
     async def _worker(self, index: int) -> None:
         while True:
