@@ -402,12 +402,19 @@ class Bench:
         await asyncio.to_thread(self.op.start)
         healthy = time.monotonic() - start
         pid = self._pid()
+        # where the start-up goes until /readyz (the informers' first listings), for restarts at scale
+        profiler = (ProfileRecorder(pid, self.cfg.out / f"profile-restart-{existing}.txt")
+                    if self.cfg.profile and existing >= 5000 else None)
+        if profiler is not None:
+            profiler.start()
         ready_task = asyncio.create_task(self._time_to_ready(start))
         probe = f"restart-probe-{existing}"
         self.sent[probe] = time.monotonic()
         await self.kube.create("managedsecrets", NS, managed_secret(probe, 0, "1h"))
         self.total += 1
+        profiled = asyncio.create_task(self._profile_until(profiler, ready_task, f"restart {existing}"))
         settled, cpu = await self._settle(pid, start)
+        await profiled
         try:
             await wait_until(lambda: probe in self.secrets.added, self.secrets, self.cfg.probe_timeout, "restart probe")
         except TimeoutError:
@@ -442,6 +449,13 @@ class Bench:
         elif rss is not None:
             self.figure(f"operator RSS at {existing} after restart", rss, "MB",
                         *(("<= 200 MB at 10,000", rss <= 200) if existing >= 10000 else ("", None)))
+
+    async def _profile_until(self, profiler: ProfileRecorder | None, done: asyncio.Task[Any], name: str) -> None:
+        """Stop ``profiler`` once ``done`` has finished and keep its summary under ``profiles[name]``."""
+        if profiler is None:
+            return
+        await asyncio.shield(done)
+        self.data.setdefault("profiles", {})[name] = await asyncio.to_thread(profiler.stop)
 
     async def _time_to_ready(self, start: float) -> float | None:
         """Seconds from ``start`` until /readyz answers 200 (the informers' first listing done), or None."""
