@@ -1,7 +1,8 @@
 """``python -m config_manager.k8s``: run the operator (kopf) with our settings.
 
 Flags: ``--namespace NS`` (repeatable) or ``--all-namespaces``; ``--leader-election`` (with
-``--leader-election-namespace`` / ``--leader-election-id``) for more than one replica, ``--standalone``
+``--leader-election-namespace`` / ``--leader-election-id``) for more than one replica, ``--shards N`` to
+split the namespaces across replicas (``api.shardleases``), ``--standalone``
 (the default: this process always reconciles); ``--liveness URL`` (serves /healthz, /readyz and
 Prometheus /metrics on that address; /readyz answers 503 until the informers' caches are synced); ``--webhook-address HOST:PORT`` with ``--webhook-token-file`` and/or
 ``--webhook-hmac-key-file`` (the change-event receiver, ``webhook``); ``--expiry-warning`` (lead time of
@@ -44,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
                         help="namespace of the Lease (default: $POD_NAMESPACE, the in-cluster namespace, or default)")
     parser.add_argument("--leader-election-id", default=DEFAULTS.leader_election_id, metavar="NAME",
                         help="name of the Lease (one per installation)")
+    parser.add_argument("--shards", type=int, default=DEFAULTS.shards, metavar="N",
+                        help="split the namespaces into N shards across replicas, one Lease each (N > 1 implies "
+                             "Lease-based election with the --leader-election-* settings)")
     parser.add_argument("--lease-duration", type=float, default=DEFAULTS.lease_duration,
                         help="seconds before a standby takes over an unrenewed Lease")
     parser.add_argument("--lease-renew-period", type=float, default=DEFAULTS.lease_renew_period, help="seconds between the leader's renewals")
@@ -86,7 +90,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
         expiry_warning = parse_duration(args.expiry_warning, "--expiry-warning")
     except ConfigurationError as exc:
         parser.error(str(exc))
-    if args.leader_election and not 0 < args.lease_renew_period < args.lease_duration:
+    if args.shards < 1:
+        parser.error("--shards must be 1 or more")
+    if args.shards > 1 and args.standalone:
+        parser.error("--shards > 1 needs Lease election: drop --standalone")
+    if (args.leader_election or args.shards > 1) and not 0 < args.lease_renew_period < args.lease_duration:
         parser.error("--lease-renew-period must be positive and shorter than --lease-duration")
     config = OperatorConfig(
         namespaces=list(args.namespace),
@@ -100,6 +108,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Opera
         stats_flush=args.stats_flush,
         track_workloads=not args.no_workload_tracking,
         leader_election=bool(args.leader_election),
+        shards=args.shards,
         leader_election_namespace=args.leader_election_namespace,
         leader_election_id=args.leader_election_id,
         lease_duration=args.lease_duration,
@@ -132,8 +141,11 @@ async def _serve_health(url: str, operator: Operator) -> Any:
         # A standby is alive and healthy (watching, ready to take over): leadership does not affect health.
         queue = operator.queue
         ok = queue is not None
-        return web.json_response({"ok": ok, "leader": ok and operator.is_leader,
-                                  "queued": len(queue) if queue is not None else 0}, status=200 if ok else 503)
+        answer: dict[str, Any] = {"ok": ok, "leader": ok and operator.is_leader,
+                                  "queued": len(queue) if queue is not None else 0}
+        if operator.sharding is not None:
+            answer["shards"] = sorted(operator.sharding.held)
+        return web.json_response(answer, status=200 if ok else 503)
 
     async def ready(_: web.Request) -> web.Response:
         # Ready once every informer's first listing is complete: only then can this replica act (or take over).

@@ -9,6 +9,8 @@ operator. kopf is the frame that runs it (login, start-up, shutdown); no kopf ha
 With leader election every replica lists, watches and schedules (its cache stays warm), only the Lease
 holder runs reconciles — the only code that writes to the API. On shutdown the
 leader stops taking work, lets running reconciles finish, then releases the Lease for a fast failover.
+With ``--shards N`` each replica runs only the keys of the shards whose Leases it holds (the work queue's
+filter, ``api.shardleases``); it joins the shard plan once its caches are synced.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from . import metrics
 from .api.client import KubeApi
 from .api.events import EventRecorder
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
+from .api.shardleases import ShardCoordinator, ShardLeasesSeen, ShardSet
+from .api.shards import shard_of
 from .config import OperatorConfig
 from .context import Context
 from .reconcile import clustermanagedsecret, configbundle, managedsecret, pushsecret, secretstore, vaultdynamicsecret
@@ -64,6 +68,7 @@ class Operator:
         self.config = config
         self.watched = Watched()
         self.elector: LeaderElector | None = None
+        self.sharding: ShardCoordinator | None = None
         self.receiver: Receiver | None = None
         self.registry = kopf.OperatorRegistry()
         kopf.on.login(registry=self.registry)(kopf.login_via_client)  # kubeconfig or in-cluster, as kopf's default
@@ -86,7 +91,25 @@ class Operator:
 
     @property
     def is_leader(self) -> bool:
+        """This replica reconciles: it leads, holds a shard, or runs without election."""
+        if self.sharding is not None:
+            return bool(self.sharding.held)
         return self.elector is None or self.elector.is_leader
+
+    def _shard_of_key(self, key: Any) -> int:
+        namespace = key[1] if isinstance(key, tuple) and len(key) == 3 else ""
+        return shard_of(str(namespace), self.config.shards)
+
+    def _runs_here(self, key: Any) -> bool:
+        return self.sharding is not None and self._shard_of_key(key) in self.sharding.held
+
+    def _shards_changed(self, _held: ShardSet) -> None:
+        if self.queue is not None:
+            self.queue.reconsider()
+
+    async def _drain_shard(self, index: int) -> None:
+        if self.queue is not None:
+            await self.queue.drain(10.0, keys=lambda key: self._shard_of_key(key) == index)
 
     def _body_of(self, owner: Owner) -> Mapping[str, Any] | None:
         ctx = self.watched.ctx
@@ -97,7 +120,13 @@ class Operator:
     def _gate(self) -> None:
         """Run reconciles when the caches are synced and this replica leads (either may come first)."""
         queue = self.queue
-        if queue is not None and self.ready and self.is_leader:
+        if queue is None or not self.ready:
+            return
+        if self.sharding is not None:
+            if not self.sharding.started:  # join the shard plan once, when the caches are synced
+                self.sharding.start()
+            queue.resume()  # its filter runs only the keys of the shards held
+        elif self.is_leader:
             queue.resume()
 
     def _spawn(self, informer: Informer) -> None:
@@ -161,7 +190,7 @@ class Operator:
             cache=ClusterCache(),
             providers=ProviderCache(ttl=config.read_cache_ttl, backoff=Backoff(config.backoff_base, config.backoff_cap)),
             # with leader election, Events name the replica that posted them (its Lease identity)
-            events=EventRecorder(api, instance=default_identity() if config.leader_election else "",
+            events=EventRecorder(api, instance=default_identity() if config.leader_election or config.shards > 1 else "",
                                  window=config.event_window),
             config=config,
         )
@@ -180,6 +209,17 @@ class Operator:
         })
         metrics.QUEUE_DEPTH.set_function(lambda: len(queue))
 
+    def _lease_settings(self) -> LeaseSettings:
+        config = self.config
+        return LeaseSettings(
+            namespace=config.leader_election_namespace or default_namespace(),
+            name=config.leader_election_id,
+            lease_duration=config.lease_duration,
+            renew_period=config.lease_renew_period,
+            renew_deadline=(config.lease_renew_period + config.lease_duration) / 2,
+            retry_period=config.lease_retry_period,
+        )
+
     async def startup(self, settings: kopf.OperatorSettings, **_: Any) -> None:
         config = self.config
         configure_kopf(settings, config)
@@ -191,17 +231,18 @@ class Operator:
             self.receiver = Receiver(config, ChangeTargets(ctx.cache, ctx.providers, lambda key: queue.add(key, 0.0, "changed"),
                                                            azure_key_of=azure_key_of))
             await self.receiver.start()
-        if config.leader_election:
-            lease = LeaseSettings(
-                namespace=config.leader_election_namespace or default_namespace(),
-                name=config.leader_election_id,
-                lease_duration=config.lease_duration,
-                renew_period=config.lease_renew_period,
-                renew_deadline=(config.lease_renew_period + config.lease_duration) / 2,
-                retry_period=config.lease_retry_period,
-            )
-            self.elector = LeaderElector(KubeApi.from_environment(pool_size=2), lease,
-                                         on_started=self._gate, on_stopped=queue.pause)
+        if config.shards > 1:
+            self.elector = None
+            self.sharding = ShardCoordinator(KubeApi.from_environment(pool_size=2), self._lease_settings(), config.shards,
+                                             on_change=self._shards_changed, before_release=self._drain_shard)
+            metrics.LEADER.set(0)
+            queue.set_filter(self._runs_here)
+            await queue.start(paused=True)
+        elif config.leader_election:
+            lease = self._lease_settings()
+            lease_api = KubeApi.from_environment(pool_size=2)
+            self.elector = LeaderElector(lease_api, lease, on_started=self._gate, on_stopped=queue.pause,
+                                         blocked=ShardLeasesSeen(lease_api, lease))
             await queue.start(paused=True)
             self.elector.start()
         else:
@@ -209,16 +250,20 @@ class Operator:
             metrics.LEADER.set(1)
             await queue.start(paused=True)
         self._tasks.append(asyncio.create_task(self._sync(ctx), name="informers' first listing"))
-        log.info("config-manager operator started: %d workers, %s", config.workers,
-                 "namespaces " + ",".join(config.namespaces) if config.namespaces else "cluster-wide")
+        log.info("config-manager operator started: %d workers, %s%s", config.workers,
+                 "namespaces " + ",".join(config.namespaces) if config.namespaces else "cluster-wide",
+                 f", {config.shards} shards" if config.shards > 1 else "")
 
     async def cleanup(self, **_: Any) -> None:
         queue = self.queue
         if self.receiver is not None:
             await self.receiver.stop()
+        drain = (lambda: queue.drain(10.0)) if queue is not None else None
         if self.elector is not None:
             # stop taking work, let running reconciles finish, then hand the Lease over
-            await self.elector.shutdown(before_release=(lambda: queue.drain(10.0)) if queue is not None else None)
+            await self.elector.shutdown(before_release=drain)
+        if self.sharding is not None:
+            await self.sharding.shutdown(before_release=drain)
         if queue is not None:
             await queue.stop()
         for task in self._tasks:

@@ -41,6 +41,9 @@ class OperatorConfig:
     """Namespace of the Lease (empty: the pod's namespace, see ``leader.default_namespace``)."""
     leader_election_id: str = "config-manager"
     """Name of the Lease; replicas of one installation share it, separate installations must not."""
+    shards: int = 1
+    """Shards the namespaces are split into across replicas, each held through its own Lease
+    (``api.shardleases``); 1: no sharding (one leader, or standalone)."""
     lease_duration: float = 15.0
     """Seconds a Lease that stopped being renewed stays held; the failover time after a crash."""
     lease_renew_period: float = 5.0

@@ -98,6 +98,12 @@ LEADER_TRANSITIONS = Counter(
     "configmanager_leader_acquisitions_total", "Times this replica acquired the leader lease",
 )
 
+#: With ``--shards``: 1 for each shard whose Lease this replica holds (and whose objects it reconciles).
+SHARD_HELD = Gauge("configmanager_shard_held", "1 while this replica holds the shard's Lease and reconciles its namespaces", ["shard"])
+
+#: Times this replica acquired a shard Lease.
+SHARD_ACQUISITIONS = Counter("configmanager_shard_acquisitions_total", "Times this replica acquired a shard Lease")
+
 #: Items waiting in the work queue (due now or later).
 QUEUE_DEPTH = Gauge("configmanager_workqueue_depth", "Keys scheduled in the operator's work queue")
 

@@ -35,6 +35,16 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
+def selects(selector: str, obj: Mapping[str, Any]) -> bool:
+    """An equality label selector (``a=b,c``: value equal, or label present), as the apiserver reads it."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        label, _, value = term.partition("=")
+        if label not in labels or ("=" in term and labels[label] != value):
+            return False
+    return True
+
+
 class FakeKubeApi(KubeApi):
     """Objects in a dict keyed by (resource, namespace, name); resourceVersions from one counter."""
 
@@ -93,8 +103,9 @@ class FakeKubeApi(KubeApi):
         key = (plural, namespace, name)
         current = self.objects.get(key)
         if method == "GET" and not name:
+            selector = (query or {}).get("labelSelector", "")
             return {"items": [copy.deepcopy(o) for (r, ns, _n), o in sorted(self.objects.items())
-                              if r == plural and (not namespace or ns == namespace)]}
+                              if r == plural and (not namespace or ns == namespace) and selects(selector, o)]}
         if method == "GET":
             if current is None:
                 raise ApiError(404, "NotFound", f"{plural} {name!r} not found")
@@ -117,6 +128,9 @@ class FakeKubeApi(KubeApi):
         if current is None:
             raise ApiError(404, "NotFound", f"{plural} {name!r} not found")
         if method == "DELETE":
+            precondition = ((body or {}).get("preconditions") or {}).get("resourceVersion")
+            if precondition is not None and str(precondition) != current["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", "precondition failed: resourceVersion")
             del self.objects[key]
             return {}
         wanted = ((body or {}).get("metadata") or {}).get("resourceVersion")

@@ -17,6 +17,9 @@ How it works (the algorithm of client-go's leaderelection, written for our clien
 - On a clean shutdown the leader releases the Lease (empty holder, duration 1 s) after its in-flight
   reconciles finished, so a standby takes over within one ``retry_period`` instead of a lease duration.
 
+Replicas running with ``--shards`` (``shardleases``) use other Leases of the same group; ``blocked`` (their
+``ShardLeasesSeen``) keeps a replica without shards from taking the leader Lease while they work.
+
 The elector only says who leads (``on_started`` / ``on_stopped`` callbacks, the ``configmanager_leader``
 gauge); ``app.Operator`` gates the work queue with it. Requests go through ``KubeApi`` (counted as
 ``resource="leases"``) on a thread of its own, so a busy reconcile pool never delays a renewal.
@@ -94,7 +97,7 @@ class Attempt(enum.Enum):
     FAILED = "failed"  # the request failed (network, 5xx, timeout): nothing is known
 
 
-def _now_rfc3339() -> str:
+def now_rfc3339() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -108,8 +111,10 @@ class LeaderElector:
         on_started: Callable[[], None] = lambda: None,
         on_stopped: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
+        blocked: Callable[[], bool] = lambda: False,
     ) -> None:
         self.api = api
+        self._blocked = blocked  # asked before taking a free or expired Lease (shard Leases live: wait)
         self.settings = settings
         self._on_started = on_started
         self._on_stopped = on_stopped
@@ -146,7 +151,7 @@ class LeaderElector:
         self.holder = ((lease.get("spec") or {}).get("holderIdentity")) or None
 
     def _spec(self, previous: Mapping[str, Any] | None) -> dict[str, Any]:
-        now = _now_rfc3339()
+        now = now_rfc3339()
         spec: dict[str, Any] = dict(previous or {})
         ours = spec.get("holderIdentity") == self.settings.identity
         if not ours:
@@ -162,6 +167,8 @@ class LeaderElector:
         try:
             lease = self._get()
             if lease is None:
+                if self._blocked():
+                    return Attempt.OTHER
                 body = {
                     "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                     "metadata": {"name": self.settings.name, "namespace": self.settings.namespace},
@@ -182,10 +189,12 @@ class LeaderElector:
             holder = spec.get("holderIdentity") or ""
             if holder and holder != self.settings.identity:
                 duration = float(spec.get("leaseDurationSeconds") or self.settings.lease_duration)
-                if self._clock() < self._observed_at + duration:
-                    return Attempt.OTHER  # a live holder
+                if self._clock() < self._observed_at + duration or self._blocked():
+                    return Attempt.OTHER  # a live holder (or replicas with shards at work)
                 log.info("leader lease %s/%s held by %s expired; taking over", self.settings.namespace,
                          self.settings.name, holder)
+            elif not holder and self._blocked():
+                return Attempt.OTHER
             body = dict(lease)
             body["spec"] = self._spec(spec)
             try:
@@ -212,7 +221,7 @@ class LeaderElector:
                 return False
             spec.pop("holderIdentity", None)
             spec["leaseDurationSeconds"] = 1
-            spec["renewTime"] = _now_rfc3339()
+            spec["renewTime"] = now_rfc3339()
             body = dict(lease)
             body["spec"] = spec
             self.api.request("update", "PUT", LEASES, self._path(self.settings.name), body=body,

@@ -73,6 +73,8 @@ MANAGED_BY_VALUE: Final = "config-manager"
 LABEL_OWNER_KIND: Final = f"{GROUP}/owner-kind"
 LABEL_TIER: Final = f"{GROUP}/tier"
 LABEL_CLUSTER_MANAGED_SECRET: Final = f"{GROUP}/cluster-managed-secret"  # on the ManagedSecrets a ClusterManagedSecret made
+LABEL_LEASE_GROUP: Final = f"{GROUP}/lease-group"  # on the shard and member Leases of one installation (its id)
+LABEL_LEASE_ROLE: Final = f"{GROUP}/lease-role"  # "shard" or "member"
 
 # Finalizers.
 FINALIZER_PUSH: Final = f"{GROUP}/pushsecret"  # a PushSecret with deletionPolicy Delete: remove what it pushed
@@ -83,6 +85,7 @@ ANN_ROTATE: Final = f"{GROUP}/rotate"
 ANN_OWNER: Final = f"{GROUP}/owner"  # "<Kind>/<name>" of the object that writes this one
 ANN_DATA_HASH: Final = f"{GROUP}/data-hash"  # hash of what we wrote, to detect drift and skip writes
 ANN_MANAGED_KEYS: Final = f"{GROUP}/managed-keys"  # keys we wrote into a Merge target (names only)
+ANN_SHARDS: Final = f"{GROUP}/shards"  # on a shard or member Lease: the shard count its replica runs with
 ANN_LEASE_ID: Final = f"{GROUP}/lease-id"  # the Vault lease of the credentials in a VaultDynamicSecret's Secret
 
 # Finalizers.

@@ -14,6 +14,9 @@ pool of the same size, so at most ``workers`` reconciles — and thus API reques
 - The reconcile returns the delay of its next run (refresh or backoff), or None for "only on events".
 - ``pause()`` / ``resume()`` gate the workers (leader election: a standby keeps scheduling keys from its
   watch events but runs none until it leads); ``drain()`` waits for reconciles already running.
+- ``set_filter(runnable)`` gates single keys (sharding: only the keys of the shards this replica holds
+  run). A due key that may not run is parked with its due time and lane, and ``reconsider()`` puts the
+  parked keys that may run now back where they were (a shard taken over runs what fell due meanwhile).
 """
 
 from __future__ import annotations
@@ -66,14 +69,16 @@ class WorkQueue:
         self._tasks: list[asyncio.Task[None]] = []
         self._active: asyncio.Event | None = None
         self._paused = False
-        self._in_flight: set[concurrent.futures.Future[float | None]] = set()
+        self._in_flight: dict[concurrent.futures.Future[float | None], Hashable] = {}
+        self._runnable: Callable[[Hashable], bool] | None = None
+        self._parked: dict[Hashable, tuple[float, bool, str]] = {}  # key -> (due, urgent, reason)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self.processed = 0
 
     def __len__(self) -> int:
-        return len(self._due)
+        return len(self._due) + len(self._parked)
 
     def _off_loop(self) -> bool:
         return self._loop is not None and threading.get_ident() != self._loop_thread
@@ -88,6 +93,8 @@ class WorkQueue:
         self._add(key, delay, reason)
 
     def _add(self, key: Hashable, delay: float, reason: str) -> None:
+        if key in self._parked:
+            self._unpark(key)
         if key in self._running:
             if delay <= 0:
                 # rerun right after the current pass; a "sync" reason wins over "usage"
@@ -120,10 +127,42 @@ class WorkQueue:
         self._is_urgent.pop(key, None)
         self._reason.pop(key, None)
         self._dirty.pop(key, None)
+        self._parked.pop(key, None)
 
     def due_in(self, key: Hashable) -> float | None:
-        due = self._due.get(key)
+        due = self._due.get(key, self._parked.get(key, (None,))[0])
         return None if due is None else due - self._clock()
+
+    # -- per-key gate (sharding) ---------------------------------------------------------------------------
+
+    def set_filter(self, runnable: Callable[[Hashable], bool] | None) -> None:
+        """Run only the keys ``runnable`` admits (None: all); the others are parked when due. Call on the loop."""
+        self._runnable = runnable
+        self.reconsider()
+
+    def reconsider(self) -> None:
+        """Put back the parked keys the filter admits now (what may run changed). Call on the loop."""
+        for key in [k for k in self._parked if self._runnable is None or self._runnable(k)]:
+            self._unpark(key)
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def _unpark(self, key: Hashable) -> None:
+        due, urgent, reason = self._parked.pop(key)
+        self._due[key] = due
+        self._is_urgent[key] = urgent
+        self._reason[key] = reason
+        heapq.heappush(self._urgent if urgent else self._heap, (due, next(self._counter), key))
+
+    def _park(self, key: Hashable, due: float, urgent: bool) -> None:
+        del self._due[key]
+        del self._is_urgent[key]
+        self._parked[key] = (due, urgent, self._reason.pop(key, "sync"))
+
+    @property
+    def parked(self) -> int:
+        """Keys due but held back by the filter (another replica's shard)."""
+        return len(self._parked)
 
     async def start(self, paused: bool = False) -> None:
         self._loop = asyncio.get_running_loop()
@@ -153,9 +192,10 @@ class WorkQueue:
         if self._active is not None:
             self._active.set()
 
-    async def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until reconciles already running have finished (True) or ``timeout`` passed (False)."""
-        pending = [f for f in list(self._in_flight) if not f.done()]
+    async def drain(self, timeout: float = 10.0, keys: Callable[[Hashable], bool] | None = None) -> bool:
+        """Wait until reconciles already running (of the ``keys`` admitted, default all) have finished (True)
+        or ``timeout`` passed (False)."""
+        pending = [f for f, key in self._in_flight.copy().items() if not f.done() and (keys is None or keys(key))]
         if not pending:
             return True
         loop = asyncio.get_running_loop()
@@ -204,6 +244,9 @@ class WorkQueue:
             if due > now:
                 return None
             heapq.heappop(heap)
+            if self._runnable is not None and not self._runnable(key):
+                self._park(key, due, urgent)
+                continue
             del self._due[key]
             del self._is_urgent[key]
             return key
@@ -216,8 +259,8 @@ class WorkQueue:
             delay: float | None = None
             try:
                 running = self._pool.submit(self._reconcile, key, reason)
-                self._in_flight.add(running)
-                running.add_done_callback(self._in_flight.discard)
+                self._in_flight[running] = key
+                running.add_done_callback(lambda done: self._in_flight.pop(done, None))
                 delay = await asyncio.wrap_future(running)
             except asyncio.CancelledError:
                 raise
