@@ -36,6 +36,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     "namespaced": {"rbac": {"scope": "namespaced", "namespaces": ["team-a", "team-b"]}},
     "replicas2": {"replicaCount": 2},
     "servicemonitor": {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}},
+    "sharded": {"replicaCount": 3, "shards": 2},
     "namespaced-ha": {"replicaCount": 3, "rbac": {"scope": "namespaced", "namespaces": ["team-a"]}},
     "webhook-dashboards": {"webhook": {"enabled": True, "auth": {"secretName": "hook-auth", "hmacKey": "hmac"},
                                        "tls": {"secretName": "hook-tls"},
@@ -387,12 +388,37 @@ def test_replicas_share_one_lease_so_only_one_works(helm: Path, tmp_path: Path) 
     assert allows(role["rules"], "create", "coordination.k8s.io", "leases")
     assert not allows(role["rules"], "update", "coordination.k8s.io", "leases", "kube-controller-manager")
     assert not allows(role["rules"], "delete", "coordination.k8s.io", "leases", lease)
-    assert not allows(role["rules"], "list", "coordination.k8s.io", "leases")
+    assert allows(role["rules"], "list", "coordination.k8s.io", "leases"), "to see shard Leases before leading"
+    assert not allows(role["rules"], "get", "coordination.k8s.io", "leases", f"{lease}-member-0123456789ab")
     binding = [b for b in by_kind(objects, "RoleBinding") if b["metadata"]["name"] == role["metadata"]["name"]]
     assert binding and binding[0]["roleRef"]["name"] == role["metadata"]["name"]
     assert binding[0]["subjects"] == [{"kind": "ServiceAccount", "name": f"{RELEASE}-config-manager", "namespace": NAMESPACE}]
     assert not allows(the(objects, "ClusterRole")["rules"], "update", "coordination.k8s.io", "leases")
     assert the(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_shards_split_the_namespaces_across_replicas_each_through_its_lease(helm: Path, tmp_path: Path) -> None:
+    objects = render(helm, COMBINATIONS["sharded"], tmp_path)
+    args = container(objects)["args"]
+    assert "--shards=2" in args and "--leader-election" in args
+    lease = f"{RELEASE}-config-manager"
+    shard_leases = sorted(x["metadata"]["name"] for x in by_kind(objects, "Lease") if "shard" in x["metadata"]["name"])
+    assert shard_leases == [f"{lease}-shard-0", f"{lease}-shard-1"]
+    for x in by_kind(objects, "Lease"):
+        assert "spec" not in x and x["metadata"]["namespace"] == NAMESPACE
+        if "shard" in x["metadata"]["name"]:
+            assert x["metadata"]["labels"]["configmanager.io/lease-group"] == lease
+            assert x["metadata"]["labels"]["configmanager.io/lease-role"] == "shard"
+    role = lease_role(objects)
+    for verb in ("get", "update", "delete"):  # member Leases are named after each pod
+        assert allows(role["rules"], verb, "coordination.k8s.io", "leases", f"{lease}-member-0123456789ab")
+    assert allows(role["rules"], "list", "coordination.k8s.io", "leases")
+    assert not allows(the(objects, "ClusterRole")["rules"], "update", "coordination.k8s.io", "leases")
+    assert "--shards=1" not in container(render(helm, {}, tmp_path))["args"]
+    assert not [a for a in container(render(helm, {}, tmp_path))["args"] if a.startswith("--shards")]
+    result = run_helm(helm, "template", RELEASE, str(CHART), "--set", "shards=2",
+                      "--set", "leaderElection.enabled=false", check=False)
+    assert result.returncode != 0 and "leaderElection.enabled" in result.stderr
 
 
 def test_namespaced_replicas_keep_their_lease_in_the_release_namespace(helm: Path, tmp_path: Path) -> None:

@@ -70,7 +70,14 @@ app.kubernetes.io/part-of: config-manager
 {{- if .Values.leaderElection.enabled }}true
 {{- else if gt (int .Values.replicaCount) 1 }}
 {{- fail "replicaCount > 1 needs leaderElection.enabled=true (otherwise every replica reconciles and writes)" }}
+{{- else if gt (int .Values.shards) 1 }}
+{{- fail "shards > 1 needs leaderElection.enabled=true (each shard is held through a Lease)" }}
 {{- end }}
+{{- end }}
+
+{{/* "true" when the namespaces are split into shards across replicas (shards > 1). */}}
+{{- define "config-manager.sharded" -}}
+{{- if and (include "config-manager.leaderElection" .) (gt (int .Values.shards) 1) }}true{{- end }}
 {{- end }}
 
 {{/* Name of the leader Lease. */}}
@@ -98,6 +105,9 @@ election, logging. One argument per line, rendered as a YAML list.
 - --lease-duration={{ .Values.leaderElection.leaseDuration }}
 - --lease-renew-period={{ .Values.leaderElection.renewPeriod }}
 - --lease-retry-period={{ .Values.leaderElection.retryPeriod }}
+{{- if include "config-manager.sharded" . }}
+- --shards={{ .Values.shards }}
+{{- end }}
 {{- else }}
 - --standalone
 {{- end }}
