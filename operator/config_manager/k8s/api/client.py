@@ -135,8 +135,10 @@ class KubeApi:
         content_type: str = "application/json",
         query: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        answer: bool = True,
     ) -> dict[str, Any]:
-        """One counted request; returns the parsed JSON answer or raises ApiError."""
+        """One counted request; returns the parsed JSON answer (``answer=False``: {} unless it failed, for
+        callers that do not read it, such as an Event's create) or raises ApiError."""
         self._count(verb, resource)
         url_path = path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
@@ -150,6 +152,8 @@ class KubeApi:
             response = self._client.call_api(method_, url, headers_, body_, post, _request_timeout=timeout)
             raw = response.read()  # type: ignore[no-untyped-call]
             status, reason = response.status, str(response.reason)
+        if answer is False and 200 <= status <= 299:
+            return {}
         try:
             parsed: dict[str, Any] = json.loads(raw) if raw else {}
         except ValueError:
@@ -184,10 +188,10 @@ class KubeApi:
         answer = self.request("list", "GET", resource, self.path(resource, namespace), query=query)
         return list(answer.get("items") or [])
 
-    def create(self, resource: str, namespace: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST the object (409 Conflict when it exists)."""
+    def create(self, resource: str, namespace: str | None, body: Mapping[str, Any], *, answer: bool = True) -> dict[str, Any]:
+        """POST the object (409 Conflict when it exists); ``answer=False``: the created object is not decoded."""
         return self.request("create", "POST", resource, self.path(resource, namespace), body=dict(body),
-                            query={"fieldManager": "config-manager"})
+                            query={"fieldManager": "config-manager"}, answer=answer)
 
     def patch(
         self, resource: str, namespace: str | None, name: str, body: Any, *, patch_type: str = "merge",

@@ -6,6 +6,7 @@ leaves the conditions byte-for-byte equal and the status writer skips the write.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 
 def now_iso(now: datetime | None = None) -> str:
     """RFC 3339 UTC timestamp with second precision, as Kubernetes writes them."""
-    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if now is None:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # a third of the datetime path's cost
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def set_condition(

@@ -71,7 +71,7 @@ class EventRecorder:
             "count": 1,
         }
         try:
-            self.api.create(EVENTS, namespace, body)
+            self.api.create(EVENTS, namespace, body, answer=False)  # the created Event is not read
         except ApiError as exc:
             log.warning("could not post Event %s for %s/%s: %s", reason, namespace, meta.get("name"), exc.reason)
             return False

@@ -97,7 +97,7 @@ class FakeKubeApi(KubeApi):
 
     def request(self, verb: str, method: str, resource: str, path: str, *, body: Any = None,
                 content_type: str = "application/json", query: Mapping[str, str] | None = None,
-                timeout: float = 30.0) -> dict[str, Any]:
+                timeout: float = 30.0, answer: bool = True) -> dict[str, Any]:
         self._count(verb, resource)
         plural, namespace, name, sub = self._parse(path)
         key = (plural, namespace, name)
