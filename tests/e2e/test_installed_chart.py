@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from config_manager.k8s.api.shards import shard_of
 from tests.helpers.cluster import ClusterInfo
 from tests.helpers.node_cluster import NodeCluster, wait_until
 
@@ -400,6 +401,56 @@ def test_two_replicas_the_standby_takes_over_when_the_leader_pod_is_deleted(
           f"-> new object synced {serve:.1f}s")
 
 
+def shard_holder(release: Release, index: int) -> str:
+    lease = get_json(release.info, "lease", f"{release.fullname}-shard-{index}", "-n", release.namespace)
+    return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+
+def namespace_in_shard(info: ClusterInfo, shard: int) -> str:
+    while True:
+        name = f"app-shard-{uuid.uuid4().hex[:8]}"
+        if shard_of(name, 2) == shard:
+            info.kubectl("create", "namespace", name)
+            info.kubectl("label", "namespace", name, "configmanager.io/test=true")
+            return name
+
+
+def test_two_shards_each_pod_reconciles_its_namespaces(release: Release, tmp_path: Path) -> None:
+    """helm upgrade from one leader to shards=2: the old pods stop (releasing the leader Lease), each new
+    pod holds one shard Lease, and an object in each shard is written by that shard's pod."""
+    info = release.info
+    release.helm("upgrade", release.name, str(CHART), "--namespace", release.namespace, "--reuse-values",
+                 "--set", "replicaCount=2", "--set", "shards=2")
+    started = time.monotonic()
+
+    def settled() -> dict[int, str] | None:
+        pods = [p for p in release.pods() if ready(p) and "--shards=2" in p["spec"]["containers"][0]["args"]]
+        names = {p["metadata"]["name"] for p in pods}
+        holders = {i: shard_holder(release, i) for i in range(2)}
+        if len(pods) == 2 and len(release.pods()) == 2 and set(holders.values()) == names:
+            return holders
+        return None
+
+    holders = wait_until(settled, timeout=240, what="two sharded Pods, one shard Lease each",
+                         explain=lambda: release.operator_logs(30))
+    print(f"\nNODE helm upgrade to shards=2 -> each of 2 Pods holds a shard: {time.monotonic() - started:.1f}s")
+    namespaces = [namespace_in_shard(info, i) for i in range(2)]
+    try:
+        for ns in namespaces:
+            make_store(info, ns, {"db/password": f"pw-{uuid.uuid4().hex}", "api/token": "t"}, tmp_path)
+            apply(info, ns, managed_secret())
+        for shard, ns in enumerate(namespaces):
+            wait_until(lambda ns=ns: secret_values(info, ns, "app"), timeout=90, what=f"Secret app synced in shard {shard}",
+                       explain=lambda ns=ns: release.explain(ns))
+            events = get_json(info, "events", "-n", ns)["items"]
+            writers = {e.get("reportingInstance") for e in events
+                       if e.get("reason") == "Created" and e["involvedObject"]["kind"] == "ManagedSecret"}
+            assert writers == {holders[shard]}, f"shard {shard} written by {writers}, held by {holders[shard]}"
+    finally:
+        for ns in namespaces:
+            info.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
 def test_helm_upgrade_and_uninstall_leave_no_stray_objects(release: Release) -> None:
     info = release.info
     release.helm("upgrade", release.name, str(CHART), "--namespace", release.namespace, "--reuse-values",
@@ -415,7 +466,9 @@ def test_helm_upgrade_and_uninstall_leave_no_stray_objects(release: Release) -> 
         left = info.kubectl("get", namespaced, "-A", "-l", selector, "-o", "name").stdout.split()
         left += info.kubectl("get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name").stdout.split()
         lease = info.kubectl("get", "lease", release.fullname, "-n", release.namespace, "-o", "name", check=False)
-        return left + lease.stdout.split()
+        group = info.kubectl("get", "lease", "-n", release.namespace, "-o", "name", "-l",
+                             f"configmanager.io/lease-group={release.fullname}", check=False)  # shard and member Leases
+        return left + lease.stdout.split() + group.stdout.split()
 
     wait_until(lambda: not strays(), timeout=120, what="no objects of the release left",
                explain=lambda: "left: " + " ".join(strays()))

@@ -351,6 +351,7 @@ def test_leader_election_is_on_by_default_even_with_one_replica(helm: Path, tmp_
     assert not by_kind(objects, "PodDisruptionBudget")
     env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in container(objects)["env"]}
     assert env["POD_NAME"] == "metadata.name" and env["POD_NAMESPACE"] == "metadata.namespace"
+    assert env["POD_UID"] == "metadata.uid", "the owner of a member Lease with shards"
 
 
 def test_the_chart_owns_the_lease_so_uninstall_removes_it(helm: Path, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from . import metrics
 from .api.client import KubeApi
 from .api.events import EventRecorder
 from .api.leader import LeaderElector, LeaseSettings, default_identity, default_namespace
-from .api.shardleases import ShardCoordinator, ShardLeasesSeen, ShardSet
+from .api.shardleases import ShardCoordinator, ShardLeasesSeen, ShardSet, pod_owner
 from .api.shards import shard_of
 from .config import OperatorConfig
 from .context import Context
@@ -233,8 +233,10 @@ class Operator:
             await self.receiver.start()
         if config.shards > 1:
             self.elector = None
-            self.sharding = ShardCoordinator(KubeApi.from_environment(pool_size=2), self._lease_settings(), config.shards,
-                                             on_change=self._shards_changed, before_release=self._drain_shard)
+            lease = self._lease_settings()
+            self.sharding = ShardCoordinator(KubeApi.from_environment(pool_size=2), lease, config.shards,
+                                             on_change=self._shards_changed, before_release=self._drain_shard,
+                                             owner=pod_owner(lease.namespace))
             metrics.LEADER.set(0)
             queue.set_filter(self._runs_here)
             await queue.start(paused=True)

@@ -12,6 +12,8 @@ import collections
 import subprocess
 import sys
 
+import pytest
+
 from config_manager.k8s.api.fake import FakeKubeApi
 from config_manager.k8s.api.leader import Attempt, LeaderElector, LeaseSettings
 from config_manager.k8s.api.shardleases import ShardCoordinator, ShardLeasesSeen
@@ -219,3 +221,20 @@ def test_keys_of_other_shards_are_parked_and_run_when_their_shard_is_held() -> N
         await queue.stop()
 
     asyncio.run(scenario())
+
+
+def test_in_a_pod_the_member_lease_is_owned_by_the_pod_so_it_goes_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from config_manager.k8s.api.shardleases import pod_owner
+
+    monkeypatch.setenv("POD_NAME", "cm-abc")
+    monkeypatch.setenv("POD_UID", "1234-uid")
+    monkeypatch.setenv("POD_NAMESPACE", NS)
+    owner = pod_owner(NS)
+    assert owner == {"apiVersion": "v1", "kind": "Pod", "name": "cm-abc", "uid": "1234-uid"}
+    assert pod_owner("elsewhere") is None, "an owner must be in the Lease's namespace"
+    api, clock = FakeKubeApi(), Clock()
+    replica = ShardCoordinator(api, LeaseSettings(namespace=NS, name="cm", identity="cm-abc"), 2, clock=clock, owner=owner)
+    settle(replica)
+    leases = {o["metadata"]["labels"]["configmanager.io/lease-role"]: o for o in api.listed("leases", NS)}
+    assert leases["member"]["metadata"]["ownerReferences"] == [owner]
+    assert "ownerReferences" not in leases["shard"]["metadata"], "shard Leases outlive any one Pod"

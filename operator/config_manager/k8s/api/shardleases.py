@@ -21,7 +21,9 @@ Who holds what (one round every ``retry_period``, on a thread of its own like ``
    for ``renew_deadline`` (< the lease duration) before anyone may take it over.
 5. A replica that died stops renewing its member Lease: after the lease duration the others drop it from
    the plan, its shard Leases expire, and the survivors take them over. Member Leases dead for a further
-   lease duration are deleted by whoever sees them.
+   lease duration are deleted by whoever sees them. In a Pod (``POD_UID`` set, as the chart does) the
+   member Lease is owned by the Pod, so the garbage collector removes it with the Pod even when the
+   replica could not (``helm uninstall`` deletes the RBAC while the Pods are still stopping).
 
 Changing the shard count is safe, not seamless: a replica takes no shard while a live shard Lease written
 with another count exists (the old replicas of a rollout), nor while the single leader Lease (``<id>``,
@@ -33,8 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,6 +50,15 @@ from .shards import LeaseView, Observed, assign, member_lease_name, shard_lease_
 log = logging.getLogger(__name__)
 
 ShardSet = frozenset[int]
+
+
+def pod_owner(namespace: str) -> dict[str, Any] | None:
+    """The ownerReference naming this process's Pod (``POD_NAME``/``POD_UID``/``POD_NAMESPACE``, from the
+    downward API) when the Lease lives in the Pod's namespace; None elsewhere (an owner must be local)."""
+    name, uid = os.environ.get("POD_NAME"), os.environ.get("POD_UID")
+    if not name or not uid or os.environ.get("POD_NAMESPACE") != namespace:
+        return None
+    return {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}
 
 
 class ShardLeasesSeen:
@@ -91,6 +103,7 @@ class ShardCoordinator:
         on_change: Callable[[ShardSet], None] = lambda held: None,
         before_release: Callable[[int], Awaitable[Any]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        owner: Mapping[str, Any] | None = None,
     ) -> None:
         if shards < 2:
             raise ValueError("sharding needs at least 2 shards")
@@ -101,6 +114,7 @@ class ShardCoordinator:
         self.identity = settings.identity
         self._on_change = on_change
         self._before_release = before_release
+        self._owner = dict(owner) if owner else None  # ownerReference of the member Lease: our Pod
         self._clock = clock
         self.view = LeaseView()
         self._leader_view = LeaseView()
@@ -127,6 +141,8 @@ class ShardCoordinator:
         meta = dict(body.get("metadata") or {})
         meta["labels"] = {**(meta.get("labels") or {}), LABEL_LEASE_GROUP: self.group, LABEL_LEASE_ROLE: role}
         meta["annotations"] = {**(meta.get("annotations") or {}), ANN_SHARDS: str(self.shards)}
+        if role == "member" and self._owner is not None:
+            meta["ownerReferences"] = [self._owner]  # gone with the Pod, even when it could not delete it
         spec = dict(body.get("spec") or {})
         who = self.identity if holder is None else holder
         if spec.get("holderIdentity") != who:
