@@ -71,6 +71,7 @@ class ShardLeasesSeen:
         self._clock = clock
         self._view = LeaseView()
         self._warned = False
+        self._logged: list[str] = []
 
     def __call__(self) -> bool:
         selector = f"{LABEL_LEASE_GROUP}={self.settings.name},{LABEL_LEASE_ROLE}=shard"
@@ -86,9 +87,10 @@ class ShardLeasesSeen:
             return False
         now = self._clock()
         self._view.observe(items, now)
-        live = [o.name for o in self._view.leases.values() if o.live(now)]
-        if live:
-            log.info("leader election: waiting, shard Leases are held: %s", ", ".join(sorted(live)))
+        live = sorted(o.name for o in self._view.leases.values() if o.live(now))
+        if live and live != self._logged:
+            log.info("leader election: waiting, shard Leases are held: %s", ", ".join(live))
+        self._logged = live
         return bool(live)
 
 
@@ -121,6 +123,7 @@ class ShardCoordinator:
         self._held: dict[int, float] = {}  # shard -> when we last renewed it (our clock); the pool thread's
         self.held: ShardSet = frozenset()  # what the work queue may run (set on the event loop)
         self._member_renewed: float | None = None
+        self._wait_reason = ""
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-leases")
         self._task: asyncio.Task[None] | None = None
         for index in range(shards):
@@ -197,11 +200,17 @@ class ShardCoordinator:
         self._leader_view.observe([lease], now)  # a view of its own: the group listing does not carry it
         return self._leader_view.leases[self.group].live(now)
 
+    def _waiting(self, why: str) -> None:
+        """Log why no shard is taken, once per reason (a rollout can take minutes)."""
+        if why and why != self._wait_reason:
+            log.info("shards: waiting, %s", why)
+        self._wait_reason = why
+
     def plan(self, now: float) -> ShardSet:
         """The shards this replica should hold, from the last listing (empty while a change is in progress)."""
         foreign = self.view.foreign_shards_live(now, self.shards)
         if foreign:
-            log.info("shards: waiting, live shard Leases of another shard count: %s", ", ".join(foreign))
+            self._waiting(f"live shard Leases of another shard count: {', '.join(foreign)}")
             return frozenset()
         members = self.view.live_members(now, self.shards) | {self.identity}
         return assign(members, self.shards)[self.identity]
@@ -216,8 +225,10 @@ class ShardCoordinator:
             self.view.observe(items, now)
             desired = self.plan(now)
             if desired and not self._held and self._leader_lease_live(now):
-                log.info("shards: waiting, the leader Lease %s is held (a replica without shards)", self.group)
+                self._waiting(f"the leader Lease {self.group} is held (a replica without shards)")
                 desired = frozenset()
+            elif desired:
+                self._waiting("")
             for index in range(self.shards):
                 if self._shard_step(index, index in desired, now):
                     release.append(index)
