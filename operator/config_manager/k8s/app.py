@@ -1,8 +1,9 @@
 """The running operator as one object: its context, work queue, leader elector and kopf registry.
 
 ``Operator`` builds everything at kopf's start-up (``startup``): the informers of ``watch.handlers.feeds``
-(phase 0, then phase 1, then the by-name watches of ``watch.targets``) and the work queue, which runs only
-once every first listing is complete (``ready``, served as /readyz). ``dispatch`` routes each work-queue
+(phases 0 and 1 listed at once; first sights held until phase 0 and the by-name watches of
+``watch.targets`` it asks for have listed, fan-outs until every listing has) and the work queue, which runs
+only once every first listing is complete (``ready``, served as /readyz). ``dispatch`` routes each work-queue
 key to its reconciler. Nothing lives in module globals, so ``__main__`` and a test can each run their own
 operator. kopf is the frame that runs it (login, start-up, shutdown); no kopf handler watches a resource.
 

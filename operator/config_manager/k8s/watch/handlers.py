@@ -1,11 +1,16 @@
 """The watch handlers: informer events feed the cache and the work queue; nothing here calls the API.
 
 ``feeds`` lists every informer of the operator (``watch.informer``) with the handler its events go to, in
-two phases: phase 0 (namespaces, stores, and the Secrets/ConfigMaps we manage, selected server-side by our
-label) is listed completely before phase 1 (ManagedSecrets, ConfigBundles) so a first-sight decision sees
-a complete cache; the work queue runs once both are synced. Secrets/ConfigMaps we only read (store
-credentials, bundle sources, Merge targets) are watched one by one by name (``watch.targets``), never
-every Secret of the cluster. The decisions are the pure functions of ``triggers``.
+two phases: phase 0 (namespaces, stores, generators, and the Secrets/ConfigMaps we manage, selected
+server-side by our label) and phase 1 (ManagedSecrets, ConfigBundles, VaultDynamicSecrets, workloads,
+and ``kinds``). Both list at once (``app.Operator._sync``: our decoding of one listing's pages overlaps the
+apiserver serving another's), so a decision that reads a cache another listing fills waits in ``Watched``
+until that cache is complete: a first sight (``first_delay`` reads whether the outputs are intact in the
+Secret/ConfigMap cache) until phase 0 and its by-name watches have listed, a fan-out over our objects (a
+store, generator or namespace change → its users) until every listing is done. The work queue runs
+once every listing is done. Secrets/ConfigMaps we only read (store credentials, bundle sources, Merge
+targets) are watched one by one by name (``watch.targets``), never every Secret of the cluster. The
+decisions are the pure functions of ``triggers``.
 
 To add a kind of our own: a row in ``OWN_KINDS`` (plural, kind, cache table) and a reconciler in
 ``app.Operator.dispatch``. kopf still runs the operator (start-up, shutdown, login) and
@@ -399,7 +404,7 @@ MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
 
 @dataclass(frozen=True)
 class Feed:
-    """One informer: its phase (0 is synced before 1 starts), scope, kind and handler."""
+    """One informer: its phase (0: what first sights read; listed at the same time as 1), scope, kind and handler."""
 
     phase: int
     scope: Scope

@@ -1,7 +1,8 @@
 """Watches of the two kinds that fan work out: PushSecret and ClusterManagedSecret (kept apart, small).
 
 Like ``handlers``: one informer per kind (``feeds``, phase 1: listed before the queue runs) whose handler
-keeps the cache current and enqueues. No kopf handlers, so kopf never PATCHes these objects; the
+keeps the cache current and enqueues; a first sight waits for the Secret cache, a namespace's fan-out for
+the tables it reads (``handlers.Watched``). No kopf handlers, so kopf never PATCHes these objects; the
 PushSecret finalizer is the reconciler's own.
 
 - PushSecret: a spec change or a deletion in progress (deletionTimestamp) enqueue it now; first sight as
