@@ -1,8 +1,9 @@
 """The running operator as one object: its context, work queue, leader elector and kopf registry.
 
 ``Operator`` builds everything at kopf's start-up (``startup``): the informers of ``watch.handlers.feeds``
-(phase 0, then phase 1, then the by-name watches of ``watch.targets``) and the work queue, which runs only
-once every first listing is complete (``ready``, served as /readyz). ``dispatch`` routes each work-queue
+(phases 0 and 1 listed at once; first sights held until phase 0 and the by-name watches of
+``watch.targets`` it asks for have listed, fan-outs until every listing has) and the work queue, which runs
+only once every first listing is complete (``ready``, served as /readyz). ``dispatch`` routes each work-queue
 key to its reconciler. Nothing lives in module globals, so ``__main__`` and a test can each run their own
 operator. kopf is the frame that runs it (login, start-up, shutdown); no kopf handler watches a resource.
 
@@ -133,28 +134,35 @@ class Operator:
         self._tasks.append(asyncio.create_task(informer.run(), name=f"informer {informer.scope.describe()}"))
 
     async def _sync(self, ctx: Context) -> None:
-        """Phase 0, then the by-name watches it asks for, then phase 1; then open the gate."""
+        """List every phase at once; first sights wait for phase 0 and the by-name watches it asks for, fan-outs
+        over our objects for every listing; then open the gate."""
         started = time.monotonic()
         self._transport = transport = AioTransport(ctx.api)
         all_feeds = feeds(self.watched, self.config.namespaces, track_workloads=self.config.track_workloads)
         all_feeds += kinds.feeds(self.watched, self.config.namespaces)  # PushSecret, ClusterManagedSecret
         self.named = NamedWatches(transport, ctx.cache, lambda kind: object_handler(self.watched, kind), self._body_of)
-        for phase in (0, 1):
-            batch = [Informer(transport, f.scope, f.handler, kind=f.kind) for f in all_feeds if f.phase == phase]
+        self.watched.hold()
+        phases = {phase: [Informer(transport, f.scope, f.handler, kind=f.kind) for f in all_feeds if f.phase == phase]
+                  for phase in (0, 1)}
+        for batch in phases.values():
             self.informers += batch
             for informer in batch:
                 self._spawn(informer)
-            await asyncio.gather(*(i.synced.wait() for i in batch))
-            if phase == 0:
-                await self.named.sync()
+        await asyncio.gather(*(i.synced.wait() for i in phases[0]))
+        await self.named.sync()
+        decided = self.watched.decide_first_sights()  # the Secret/ConfigMap caches are complete
+        phase0_seconds = time.monotonic() - started
+        await asyncio.gather(*(i.synced.wait() for i in phases[1]))
+        self.watched.replay_fan_outs()  # the tables of our objects are complete
         await self.named.sync()
         self._tasks.append(asyncio.create_task(self.named.run(), name="named watches"))
         self.sync_seconds = time.monotonic() - started
         self.ready = True
         cache = ctx.cache
-        log.info("caches synced in %.1fs: %d ManagedSecrets, %d ConfigBundles, %d Secrets, %d ConfigMaps, %d watched by name",
-                 self.sync_seconds, len(cache.managed_secrets), len(cache.bundles), len(cache.secrets),
-                 len(cache.configmaps), len(self.named.informers))
+        log.info("caches synced in %.1fs (Secrets and ConfigMaps in %.1fs, %d first sights held until then): "
+                 "%d ManagedSecrets, %d ConfigBundles, %d Secrets, %d ConfigMaps, %d watched by name",
+                 self.sync_seconds, phase0_seconds, decided, len(cache.managed_secrets), len(cache.bundles),
+                 len(cache.secrets), len(cache.configmaps), len(self.named.informers))
         self._gate()
 
     def dispatch(self, key: Key, reason: str) -> float | None:

@@ -1,18 +1,22 @@
 """The informers' list/watch logic (watch.informer) and the rule of the by-name watches (watch.targets),
 against a scripted transport: pagination, a 410 on a continue token restarting the list (the restart bug),
-watching from the list's version, bookmarks, relist on 410 with only the changes delivered."""
+watching from the list's version, bookmarks, relist on 410 with only the changes delivered; list pages
+decoded without managedFields and otherwise unchanged."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config_manager.k8s.api.resources import LABEL_MANAGED_BY, MANAGED_BY_VALUE
 from config_manager.k8s.watch.cache import ClusterCache
-from config_manager.k8s.watch.informer import Gone, Informer, NotServed, Scope
+from config_manager.k8s.watch.informer import Gone, Informer, NotServed, Scope, decode_list
 from config_manager.k8s.watch.targets import NamedWatches, wanted
 
 
@@ -177,3 +181,74 @@ def test_a_resource_not_served_counts_as_synced_and_empty() -> None:
     informer = Informer(Raising([], []), Scope("passwords"), handler, kind="Password")
     run_until(informer, lambda: informer.synced.is_set())
     assert informer.synced.is_set() and seen == []
+
+
+# -- list pages decoded without managedFields (watch.informer.decode_list) -------------------------------
+
+def _without_managed_fields(page: dict[str, Any]) -> dict[str, Any]:
+    out = json.loads(json.dumps(page))
+    for item in out.get("items") or []:
+        item.get("metadata", {}).pop("managedFields", None)
+    return out
+
+
+MANAGED_FIELDS = [{"manager": "config-manager", "operation": "Update", "fieldsType": "FieldsV1",
+                   "fieldsV1": {"f:metadata": {"f:labels": {".": {}, 'f:a"]b': {}}},
+                                "f:status": {'k:{"type":"Ready"}': {".": {}}, "v:\"x]\\\\\"": {}, "f:[": {}}}},
+                  {"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:data": {"f:k": {}}}}]
+
+
+def _item(name: str, **extra: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "a", "managedFields": MANAGED_FIELDS, "labels": {"x": "]["}},
+            "spec": {"note": 'a "managedFields":[1] in a string', "list": [1, [2, "]"]]}, **extra}
+
+
+@pytest.mark.parametrize("layout", ["metadata first (core types)", "items first (custom resources)"])
+def test_a_list_page_is_decoded_without_managed_fields_and_otherwise_the_same(layout: str) -> None:
+    page = {"kind": "SecretList", "metadata": {"resourceVersion": "9", "continue": "c"},
+            "items": [_item("x"), _item("y", data={"k": "dg=="})]}
+    if layout.startswith("items"):
+        page = {"items": page["items"], "kind": "SecretList", "metadata": page["metadata"]}
+    raw = json.dumps(page, separators=(",", ":")).encode()
+    assert decode_list(raw) == _without_managed_fields(page)
+
+
+@pytest.mark.parametrize("odd", [
+    {"spec": {"managedFields": [1, 2]}},  # a field of that name elsewhere: kept, the page decoded whole
+    {"metadata": {"name": "z", "namespace": "a"}},  # an item without managedFields
+])
+def test_a_page_that_cannot_be_cut_exactly_is_decoded_whole(odd: dict[str, Any]) -> None:
+    page = {"metadata": {"resourceVersion": "9"}, "items": [_item("x"), {**_item("z"), **odd}]}
+    raw = json.dumps(page, separators=(",", ":")).encode()
+    assert decode_list(raw) == json.loads(raw)
+
+
+TRICKY = st.text(alphabet=st.sampled_from('a[]"\\{}:,é\n') | st.characters(exclude_categories=("Cs",)), max_size=8)  # what JSON escapes
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(TRICKY, st.recursive(
+    st.none() | st.booleans() | st.integers() | TRICKY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TRICKY, inner, max_size=3), max_leaves=8),
+    max_size=4), max_size=4), st.booleans())
+def test_decoding_without_managed_fields_never_changes_anything_else(specs: list[dict[str, Any]], compact: bool) -> None:
+    page = {"metadata": {"resourceVersion": "1"},
+            "items": [{"metadata": {"name": f"o{i}", "managedFields": [{"fieldsV1": spec}]}, "spec": spec}
+                      for i, spec in enumerate(specs)]}
+    raw = json.dumps(page, separators=(",", ":") if compact else None, ensure_ascii=False).encode()
+    decoded = decode_list(raw)
+    assert decoded == _without_managed_fields(page) or decoded == json.loads(raw)
+    if compact:
+        assert decoded == _without_managed_fields(page), "the apiserver's compact JSON is always cut"
+
+
+@pytest.mark.parametrize("content", [
+    '{"a":{}}', '{"k:{\\"t\\":\\"R\\"}":{}}', '{"x\\\\":{},"y]":{}}', '{"v:\\"]\\"":{}}', '{"a":[[1],"]"]}', '',
+])
+def test_the_end_of_an_array_is_found_outside_strings(content: str) -> None:
+    from config_manager.k8s.watch.informer import _array_end
+
+    raw = f'{{"managedFields":[{content}],"name":"n"}}'.encode()
+    start = raw.index(b"[") + 1
+    assert raw[_array_end(raw, start):] == b',"name":"n"}'
+    assert json.loads(raw)  # each case is valid JSON

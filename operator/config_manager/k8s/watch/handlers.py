@@ -1,11 +1,16 @@
 """The watch handlers: informer events feed the cache and the work queue; nothing here calls the API.
 
 ``feeds`` lists every informer of the operator (``watch.informer``) with the handler its events go to, in
-two phases: phase 0 (namespaces, stores, and the Secrets/ConfigMaps we manage, selected server-side by our
-label) is listed completely before phase 1 (ManagedSecrets, ConfigBundles) so a first-sight decision sees
-a complete cache; the work queue runs once both are synced. Secrets/ConfigMaps we only read (store
-credentials, bundle sources, Merge targets) are watched one by one by name (``watch.targets``), never
-every Secret of the cluster. The decisions are the pure functions of ``triggers``.
+two phases: phase 0 (namespaces, stores, generators, and the Secrets/ConfigMaps we manage, selected
+server-side by our label) and phase 1 (ManagedSecrets, ConfigBundles, VaultDynamicSecrets, workloads,
+and ``kinds``). Both list at once (``app.Operator._sync``: our decoding of one listing's pages overlaps the
+apiserver serving another's), so a decision that reads a cache another listing fills waits in ``Watched``
+until that cache is complete: a first sight (``first_delay`` reads whether the outputs are intact in the
+Secret/ConfigMap cache) until phase 0 and its by-name watches have listed, a fan-out over our objects (a
+store, generator or namespace change → its users) until every listing is done. The work queue runs
+once every listing is done. Secrets/ConfigMaps we only read (store credentials, bundle sources, Merge
+targets) are watched one by one by name (``watch.targets``), never every Secret of the cluster. The
+decisions are the pure functions of ``triggers``.
 
 To add a kind of our own: a row in ``OWN_KINDS`` (plural, kind, cache table) and a reconciler in
 ``app.Operator.dispatch``. kopf still runs the operator (start-up, shutdown, login) and
@@ -18,7 +23,7 @@ state, so two operators in one process do not share a cache.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,15 +60,62 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Watched:
-    """What the watch handlers feed: the reconcile context (its cache), the work queue, the keys seen."""
+    """What the watch handlers feed: the reconcile context (its cache), the work queue, the keys seen.
+
+    While the first listings run concurrently (``hold``), two kinds of decision wait for the caches they
+    read: a first sight, for the Secret/ConfigMap caches (``first_sight``, made by ``decide_first_sights``
+    once phase 0 and its by-name watches have listed), and a fan-out over our objects' tables (a store,
+    generator or namespace change → its users: ``fan_out``, run by ``replay_fan_outs`` once every
+    first listing is done). Not held (the default, as in a unit test): both are made at once."""
 
     ctx: Context | None = None
     queue: WorkQueue | None = None
     known: set[Key] = field(default_factory=set)
+    # key -> its first-sight decision, waiting for complete Secret/ConfigMap caches; None: decide at once
+    pending_first_sights: dict[Key, Callable[[], None]] | None = None
+    # fan-outs waiting for complete tables of our objects; None: run at once
+    pending_fan_outs: list[Callable[[], None]] | None = None
 
     def enqueue(self, key: Key, delay: float = 0.0, reason: str = "sync") -> None:
         if self.queue is not None:
             self.queue.add(key, delay, reason)
+
+    def hold(self) -> None:
+        """From now on first sights and fan-outs wait (the first listings are starting)."""
+        self.pending_first_sights, self.pending_fan_outs = {}, []
+
+    def first_sight(self, key: Key, decide: Callable[[], None]) -> None:
+        """Make ``key``'s first-sight decision now, or once the Secret/ConfigMap caches are complete
+        (the latest registered for a key is the one made)."""
+        if self.pending_first_sights is None:
+            decide()
+        else:
+            self.pending_first_sights[key] = decide
+
+    def drop_first_sight(self, key: Key) -> None:
+        if self.pending_first_sights is not None:
+            self.pending_first_sights.pop(key, None)
+
+    def decide_first_sights(self) -> int:
+        """The Secret/ConfigMap caches are complete: make the waiting first sights, then decide at once."""
+        pending, self.pending_first_sights = self.pending_first_sights or {}, None
+        for decide in pending.values():
+            decide()
+        return len(pending)
+
+    def fan_out(self, run: Callable[[], None]) -> None:
+        """Run ``run`` (it reads our objects' tables to enqueue their users) now, or once they are complete."""
+        if self.pending_fan_outs is None:
+            run()
+        else:
+            self.pending_fan_outs.append(run)
+
+    def replay_fan_outs(self) -> int:
+        """Every first listing is complete: run the fan-outs that waited, then run them at once."""
+        pending, self.pending_fan_outs = self.pending_fan_outs or [], None
+        for run in pending:
+            run()
+        return len(pending)
 
     def dependents(self, store_kind: str, store_name: str, namespace: str | None) -> list[Key]:
         assert self.ctx is not None
@@ -121,6 +173,7 @@ def _own_object_cache(w: Watched, kind: str, table_name: str, etype: str | None,
             table.pop(key[1:], None)
         cache.set_watches(key, [])
         w.known.discard(key)
+        w.drop_first_sight(key)
         w.ctx.forget(*key)
         if w.queue is not None:
             w.queue.forget(key)
@@ -131,14 +184,26 @@ def _own_object_cache(w: Watched, kind: str, table_name: str, etype: str | None,
         table[key[1:]] = new
     if key not in w.known:
         w.known.add(key)
-        config = w.ctx.config
-        w.enqueue(key, triggers.first_delay(new, default_refresh="1h", spread=config.startup_spread,
-                                            jitter=config.refresh_jitter, outputs_intact=lambda: _outputs_intact(w, new)))
+        w.first_sight(key, lambda: _first_sight(w, key, table))
         return
     if (new.get("metadata") or {}).get("deletionTimestamp"):
         return
     if triggers.spec_changed(old, new):
         w.enqueue(key, 0.0)
+
+
+def _first_sight(w: Watched, key: Key, table: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+    """Enqueue an object of ours first seen by this process: at once, or at its refresh time when it is
+    synced and what it writes is intact in the cache. Made on its latest cached body (``Watched.first_sight``
+    may have held it until the Secret/ConfigMap caches were complete)."""
+    assert w.ctx is not None
+    with w.ctx.cache.lock:
+        body = table.get(key[1:])
+    if body is None:
+        return  # deleted meanwhile
+    config = w.ctx.config
+    w.enqueue(key, triggers.first_delay(body, default_refresh="1h", spread=config.startup_spread,
+                                        jitter=config.refresh_jitter, outputs_intact=lambda: _outputs_intact(w, body)))
 
 
 def _dynamic_secret_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
@@ -173,8 +238,7 @@ def _store_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, An
         w.known.discard(key)
         cache.set_watches(key, [])
         w.ctx.providers.forget_store(store_key(kind, namespace, name))
-        for dep in w.dependents(kind, name, namespace or None):
-            w.enqueue(dep, 0.0)
+        _users_of_store(w, kind, name, namespace, 0.0)
         return
     new = cached(body)
     with cache.lock:
@@ -190,11 +254,17 @@ def _store_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, An
         w.enqueue(key, 0.0)
         if not first:
             w.ctx.providers.forget_store(store_key(kind, namespace, name))
-            for dep in w.dependents(kind, name, namespace or None):
-                w.enqueue(dep, 0.5)
+            _users_of_store(w, kind, name, namespace, 0.5)
     elif triggers.ready_turned_true(old, new):
+        _users_of_store(w, kind, name, namespace, 0.5)
+
+
+def _users_of_store(w: Watched, kind: str, name: str, namespace: str, delay: float) -> None:
+    """Enqueue the ManagedSecrets and ConfigBundles that use a store (once their tables are complete)."""
+    def run() -> None:
         for dep in w.dependents(kind, name, namespace or None):
-            w.enqueue(dep, 0.5)
+            w.enqueue(dep, delay)
+    w.fan_out(run)
 
 
 def _watch_store_objects(w: Watched, key: Key, body: Mapping[str, Any]) -> None:
@@ -219,7 +289,8 @@ def _generator_key(kind: str, body: Mapping[str, Any]) -> tuple[str, str, str]:
 
 def _generator_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, Any]) -> None:
     """Keep the generator's body; a ManagedSecret (or a bundle's rotation) of its namespace that names it syncs again when it
-    appears, changes or goes (a kept value stays kept: only a missing one is generated)."""
+    appears, changes or goes (a kept value stays kept: only a missing one is generated). Its users are
+    looked up once their tables are complete (``Watched.fan_out``)."""
     assert w.ctx is not None
     cache = w.ctx.cache
     key = _generator_key(kind, body)
@@ -228,18 +299,23 @@ def _generator_event(w: Watched, kind: str, etype: str | None, body: Mapping[str
             cache.generators.pop(key, None)
         else:
             cache.generators[key] = cached(body)
-        users = [(user_kind, ns, name)
-                 for user_kind, table in (("ManagedSecret", cache.managed_secrets), ("ConfigBundle", cache.bundles))
-                 for (ns, name), obj in table.items()
-                 if ns == key[1] and triggers.names_generator(obj.get("spec") or {}, kind, key[2])]
-    if etype is None:
+    w.fan_out(lambda: _users_of_generator(w, key, initial=etype is None))
+
+
+def _users_of_generator(w: Watched, key: tuple[str, str, str], *, initial: bool) -> None:
+    assert w.ctx is not None
+    cache = w.ctx.cache
+    kind, namespace, name = key
+    tables = {"ManagedSecret": cache.managed_secrets, "ConfigBundle": cache.bundles}
+    with cache.lock:
+        users = [(user_kind, ns, obj_name, obj)
+                 for user_kind, table in tables.items()
+                 for (ns, obj_name), obj in table.items()
+                 if ns == namespace and triggers.names_generator(obj.get("spec") or {}, kind, name)]
+    for user_kind, ns, obj_name, obj in users:
         # the initial listing is not a change: only users that were waiting for this generator
-        tables = {"ManagedSecret": cache.managed_secrets, "ConfigBundle": cache.bundles}
-        users = [u for u in users
-                 if (get_condition((tables[u[0]].get(u[1:]) or {}).get("status") or {}, "Ready") or {}).get("reason")
-                 == "GeneratorNotFound"]
-    for user in users:
-        w.enqueue(user, 0.5)
+        if not initial or (get_condition(obj.get("status") or {}, "Ready") or {}).get("reason") == "GeneratorNotFound":
+            w.enqueue((user_kind, ns, obj_name), 0.5)
 
 
 # -- namespaces -----------------------------------------------------------------------------------------
@@ -256,12 +332,17 @@ def _namespace_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> 
             return
         cache.namespaces[name] = dict(meta.get("labels") or {})
     if old is not None and old != cache.namespaces[name]:
-        # admission by ClusterSecretStore conditions may have changed
-        with cache.lock:
-            users = [("ManagedSecret", ns, n) for (ns, n) in cache.managed_secrets if ns == name]
-            users += [("ConfigBundle", ns, n) for (ns, n) in cache.bundles if ns == name]
-        for key in users:
-            w.enqueue(key, 1.0)
+        w.fan_out(lambda: _users_in_namespace(w, name))  # admission by ClusterSecretStore conditions may have changed
+
+
+def _users_in_namespace(w: Watched, namespace: str) -> None:
+    assert w.ctx is not None
+    cache = w.ctx.cache
+    with cache.lock:
+        users = [("ManagedSecret", ns, n) for (ns, n) in cache.managed_secrets if ns == namespace]
+        users += [("ConfigBundle", ns, n) for (ns, n) in cache.bundles if ns == namespace]
+    for key in users:
+        w.enqueue(key, 1.0)
 
 
 # -- Secrets and ConfigMaps -----------------------------------------------------------------------------
@@ -290,8 +371,7 @@ def _object_event(w: Watched, kind: str, etype: str | None, body: Mapping[str, A
                 continue  # not a change; the store is validated on its own first sight anyway
             w.enqueue(owner, 0.5)
             w.ctx.providers.forget_store(store_key(*owner))
-            for dep in w.dependents(owner[0], owner[2], owner[1] or None):
-                w.enqueue(dep, 1.0)
+            _users_of_store(w, owner[0], owner[2], owner[1], 1.0)
         elif info.recorded_hash is None or info.drifted() or info.owner is None:
             w.enqueue(owner, 0.0)  # a source changed, a foreign object changed, or our data was edited
 
@@ -324,7 +404,7 @@ MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}"
 
 @dataclass(frozen=True)
 class Feed:
-    """One informer: its phase (0 is synced before 1 starts), scope, kind and handler."""
+    """One informer: its phase (0: what first sights read; listed at the same time as 1), scope, kind and handler."""
 
     phase: int
     scope: Scope

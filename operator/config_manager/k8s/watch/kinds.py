@@ -1,7 +1,8 @@
 """Watches of the two kinds that fan work out: PushSecret and ClusterManagedSecret (kept apart, small).
 
 Like ``handlers``: one informer per kind (``feeds``, phase 1: listed before the queue runs) whose handler
-keeps the cache current and enqueues. No kopf handlers, so kopf never PATCHes these objects; the
+keeps the cache current and enqueues; a first sight waits for the Secret cache, a namespace's fan-out for
+the tables it reads (``handlers.Watched``). No kopf handlers, so kopf never PATCHes these objects; the
 PushSecret finalizer is the reconciler's own.
 
 - PushSecret: a spec change or a deletion in progress (deletionTimestamp) enqueue it now; first sight as
@@ -29,7 +30,7 @@ from ..api.resources import (
 from . import triggers
 from .handlers import Feed, Watched, cached
 from .informer import Scope
-from .triggers import key_of
+from .triggers import Key, key_of
 
 
 def _generation(body: Mapping[str, Any] | None) -> Any:
@@ -45,6 +46,7 @@ def _push_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
             cache.push_secrets.pop(key[1:], None)
         cache.set_watches(key, [])
         w.known.discard(key)
+        w.drop_first_sight(key)
         if w.queue is not None:
             w.queue.forget(key)
         return
@@ -55,11 +57,25 @@ def _push_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
     first = key not in w.known
     w.known.add(key)
     if first and not new["metadata"].get("deletionTimestamp"):
-        config = w.ctx.config
-        w.enqueue(key, triggers.first_delay(new, default_refresh="1h", spread=config.startup_spread,
-                                            jitter=config.refresh_jitter, outputs_intact=lambda: _source_unchanged(w, new)))
+        w.first_sight(key, lambda: _push_first_sight(w, key))  # it reads the Secret cache
     elif first or new["metadata"].get("deletionTimestamp") or _generation(old) != _generation(new):
         w.enqueue(key, 0.0)
+
+
+def _push_first_sight(w: Watched, key: Key) -> None:
+    """First sight of a PushSecret, on its latest cached body: at its refresh time when its last pass
+    pushed the version of its source Secret the cache holds, else soon (a deletion in progress: at once)."""
+    assert w.ctx is not None
+    with w.ctx.cache.lock:
+        body = w.ctx.cache.push_secrets.get(key[1:])
+    if body is None:
+        return  # deleted meanwhile
+    if body["metadata"].get("deletionTimestamp"):
+        w.enqueue(key, 0.0)
+        return
+    config = w.ctx.config
+    w.enqueue(key, triggers.first_delay(body, default_refresh="1h", spread=config.startup_spread,
+                                        jitter=config.refresh_jitter, outputs_intact=lambda: _source_unchanged(w, body)))
 
 
 def _source_unchanged(w: Watched, body: Mapping[str, Any]) -> bool:
@@ -102,8 +118,13 @@ def _all_cms(w: Watched, delay: float) -> None:
 def _namespace_event(w: Watched, etype: str | None, body: Mapping[str, Any]) -> None:
     if w.ctx is None or etype is None:  # not the informer's first listing
         return
-    _all_cms(w, 0.5)
     name = str((body.get("metadata") or {}).get("name"))
+    w.fan_out(lambda: _wake_for_namespace(w, name))  # once the PushSecret/ClusterManagedSecret tables are complete
+
+
+def _wake_for_namespace(w: Watched, name: str) -> None:
+    assert w.ctx is not None
+    _all_cms(w, 0.5)
     with w.ctx.cache.lock:  # a ClusterSecretStore's conditions may admit (or refuse) it now
         pushes = [("PushSecret", ns, n) for (ns, n) in w.ctx.cache.push_secrets if ns == name]
     for key in pushes:
