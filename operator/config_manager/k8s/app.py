@@ -192,7 +192,7 @@ class Operator:
 
     def _context(self) -> Context:
         config = self.config
-        api = KubeApi.from_environment(pool_size=config.workers + 2)
+        api = KubeApi.from_environment(pool_size=config.workers + 2, lean=True)  # nothing here reads managedFields
         return Context(
             api=api,
             cache=ClusterCache(),

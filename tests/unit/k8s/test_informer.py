@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from config_manager.k8s.api.decode import _array_end, decode, decode_list
 from config_manager.k8s.api.resources import LABEL_MANAGED_BY, MANAGED_BY_VALUE
 from config_manager.k8s.watch.cache import ClusterCache
-from config_manager.k8s.watch.informer import Gone, Informer, NotServed, Scope, decode_list
+from config_manager.k8s.watch.informer import Gone, Informer, NotServed, Scope
 from config_manager.k8s.watch.targets import NamedWatches, wanted
 
 
@@ -183,7 +184,7 @@ def test_a_resource_not_served_counts_as_synced_and_empty() -> None:
     assert informer.synced.is_set() and seen == []
 
 
-# -- list pages decoded without managedFields (watch.informer.decode_list) -------------------------------
+# -- answers decoded without managedFields (api.decode) -------------------------------
 
 def _without_managed_fields(page: dict[str, Any]) -> dict[str, Any]:
     out = json.loads(json.dumps(page))
@@ -246,9 +247,35 @@ def test_decoding_without_managed_fields_never_changes_anything_else(specs: list
     '{"a":{}}', '{"k:{\\"t\\":\\"R\\"}":{}}', '{"x\\\\":{},"y]":{}}', '{"v:\\"]\\"":{}}', '{"a":[[1],"]"]}', '',
 ])
 def test_the_end_of_an_array_is_found_outside_strings(content: str) -> None:
-    from config_manager.k8s.watch.informer import _array_end
-
     raw = f'{{"managedFields":[{content}],"name":"n"}}'.encode()
     start = raw.index(b"[") + 1
     assert raw[_array_end(raw, start):] == b',"name":"n"}'
     assert json.loads(raw)  # each case is valid JSON
+
+
+def test_an_object_and_a_watch_event_are_decoded_without_their_managed_fields() -> None:
+    obj = _item("x", data={"k": "dg=="})
+    raw = json.dumps(obj, separators=(",", ":")).encode()
+    assert decode(raw) == _without_managed_fields({"items": [obj]})["items"][0]
+    event = {"type": "MODIFIED", "object": obj}
+    decoded = decode(json.dumps(event, separators=(",", ":")).encode())
+    assert decoded["type"] == "MODIFIED" and "managedFields" not in decoded["object"]["metadata"]
+    assert decoded["object"]["spec"] == obj["spec"] and decoded["object"]["metadata"]["labels"] == {"x": "]["}
+    bookmark = {"type": "BOOKMARK", "object": {"kind": "Secret", "metadata": {"resourceVersion": "12"}}}
+    assert decode(json.dumps(bookmark).encode()) == bookmark, "nothing to cut: decoded as it is"
+    nested = {"metadata": {"name": "n"}, "spec": {"template": {"metadata": {"managedFields": [{}]}}}}
+    assert decode(json.dumps(nested, separators=(",", ":")).encode()) == nested, "not the object's own: kept"
+
+
+def test_the_operators_client_decodes_answers_without_managed_fields_and_the_default_one_keeps_them() -> None:
+    from config_manager.k8s.api.client import KubeApi
+
+    class Direct:
+        def request(self, *_: object) -> tuple[int, str, bytes]:
+            return 200, "OK", json.dumps(_item("x"), separators=(",", ":")).encode()
+
+    for lean, present in ((True, False), (False, True)):
+        api = KubeApi(None, lean=lean)  # type: ignore[arg-type]
+        api._direct = Direct()  # type: ignore[assignment]
+        answer = api.request("get", "GET", "secrets", "/api/v1/namespaces/a/secrets/x")
+        assert ("managedFields" in answer["metadata"]) is present and answer["metadata"]["name"] == "x"

@@ -27,6 +27,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from ..metrics import API_REQUESTS
+from .decode import decode
 from .http import DirectHttp
 from .resources import RESOURCES
 
@@ -49,8 +50,9 @@ class ApiError(Exception):
 class KubeApi:
     """Plain-dict access to the API, counted per verb and resource."""
 
-    def __init__(self, api_client: k8s_client.ApiClient) -> None:
+    def __init__(self, api_client: k8s_client.ApiClient, *, lean: bool = False) -> None:
         self._client = api_client
+        self.lean = lean  # answers decoded without metadata.managedFields (api.decode): the operator's own
         self._counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         conf = api_client.configuration if api_client is not None else None  # None: api.fake's transport-less client
@@ -60,7 +62,7 @@ class KubeApi:
                         else DirectHttp(self.host, self.ssl_context(), self.auth_headers))
 
     @classmethod
-    def from_environment(cls, kubeconfig: str | None = None, pool_size: int = 8) -> KubeApi:
+    def from_environment(cls, kubeconfig: str | None = None, pool_size: int = 8, *, lean: bool = False) -> KubeApi:
         """In-cluster config when running in a Pod, else the kubeconfig (``$KUBECONFIG``)."""
         configuration = k8s_client.Configuration()
         try:
@@ -68,7 +70,7 @@ class KubeApi:
         except k8s_config.ConfigException:
             k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
         configuration.connection_pool_maxsize = pool_size
-        return cls(k8s_client.ApiClient(configuration))
+        return cls(k8s_client.ApiClient(configuration), lean=lean)
 
     # -- the informers' transport -----------------------------------------------------------------------
 
@@ -155,7 +157,7 @@ class KubeApi:
         if answer is False and 200 <= status <= 299:
             return {}
         try:
-            parsed: dict[str, Any] = json.loads(raw) if raw else {}
+            parsed: dict[str, Any] = (decode(raw) if self.lean else json.loads(raw)) if raw else {}
         except ValueError:
             parsed = {}
         if not 200 <= status <= 299:

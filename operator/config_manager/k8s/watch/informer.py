@@ -24,15 +24,14 @@ LIST option leaves them out, nothing here reads them, and they were most of a re
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from ..api.client import KubeApi
+from ..api.decode import decode, decode_list
 from ..metrics import WATCH_RELISTS, WATCH_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -201,82 +200,6 @@ class Informer:
                 await asyncio.sleep(self.retry_delay)
 
 
-# -- list pages without managedFields ---------------------------------------------------------------------
-
-_MANAGED_FIELDS = b'"managedFields":['
-_STRIPPED = b'"managedFields":0'  # never a real value (an array, or absent): marks what was cut
-# a run of JSON outside strings without brackets, or whole strings (possessive: no backtracking)
-_NO_BRACKETS = re.compile(rb'(?:[^"\[\]]++|"(?:[^"\\]++|\\.)*+")*+')
-
-
-def _array_end(raw: bytes, start: int) -> int:
-    """The index after the ``]`` closing the array whose content starts at ``start``, or -1."""
-    end = raw.find(b"]", start)
-    if end >= 0 and raw.find(b"[", start, end) < 0 and raw.find(b"\\\\", start, end) < 0:
-        # no nested array and no escaped backslash: the quotes not escaped pair up iff ``end`` is outside strings
-        if (raw.count(b'"', start, end) - raw.count(b'\\"', start, end)) % 2 == 0:
-            return end + 1
-    depth, i = 1, start  # the general case, scanned string by string
-    while True:
-        match = _NO_BRACKETS.match(raw, i)
-        i = match.end() if match is not None else i
-        if i >= len(raw):
-            return -1
-        depth += 1 if raw[i] == ord("[") else -1
-        i += 1
-        if depth == 0:
-            return i
-
-
-def _cut_managed_fields(raw: bytes) -> tuple[bytes, int] | None:
-    """``raw`` with every ``"managedFields":[...]`` member replaced by the marker, and how many; None when
-    one is not where a member starts."""
-    parts: list[bytes] = []
-    pos = cut = 0
-    at = raw.find(_MANAGED_FIELDS)
-    while at >= 0:
-        if at == 0 or raw[at - 1] not in b"{,":
-            return None
-        end = _array_end(raw, at + len(_MANAGED_FIELDS))
-        if end < 0:
-            return None
-        parts += [raw[pos:at], _STRIPPED]
-        pos, cut = end, cut + 1
-        at = raw.find(_MANAGED_FIELDS, pos)
-    parts.append(raw[pos:])
-    return b"".join(parts), cut
-
-
-def _each_item_cut_once(page: Any, cut: int) -> bool:
-    """True when what was cut is exactly one ``metadata.managedFields`` per item (markers removed)."""
-    items = page.get("items") if isinstance(page, dict) else None
-    if not isinstance(items, list) or len(items) != cut:
-        return False
-    for item in items:
-        meta = item.get("metadata") if isinstance(item, dict) else None
-        if not isinstance(meta, dict) or meta.get("managedFields", None) != 0 or isinstance(meta["managedFields"], bool):
-            return False
-        del meta["managedFields"]
-    return True
-
-
-def decode_list(raw: bytes) -> dict[str, Any]:
-    """A LIST answer decoded without its items' ``metadata.managedFields``, which nothing here reads and
-    which are most of the decoding time (two thirds of a ManagedSecret's tokens: thousands of empty
-    objects per page). Cut from the bytes before decoding; when the cut is not exactly one per item's
-    metadata, the page is decoded whole, so the result never differs but for managedFields."""
-    cut = _cut_managed_fields(raw)
-    if cut is not None:
-        try:
-            page = json.loads(cut[0])
-        except ValueError:
-            page = None
-        if _each_item_cut_once(page, cut[1]):
-            return page  # type: ignore[no-any-return]
-    answer: dict[str, Any] = json.loads(raw)
-    return answer
-
-
 class AioTransport:
     """LIST and WATCH over aiohttp with the TLS and credentials of a ``KubeApi``, counted per verb."""
 
@@ -330,7 +253,7 @@ class AioTransport:
                 start = 0
                 while (end := buffer.find(b"\n", start)) >= 0:
                     if end > start:
-                        yield json.loads(buffer[start:end])
+                        yield decode(bytes(buffer[start:end]))
                     start = end + 1
                 del buffer[:start]
 
