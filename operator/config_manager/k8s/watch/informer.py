@@ -16,9 +16,10 @@ count, and when a listing outlives its continue token (410 Gone) kopf ends the p
   once the first listing is complete (the operator's readiness).
 
 The HTTP side is a ``Transport`` (``AioTransport``: aiohttp with the client configuration of
-``api.client.KubeApi``), so the list/watch logic is unit-tested against a scripted one. It decodes a
-list page without its items' ``metadata.managedFields`` (``decode_list``: cut from the bytes first; no
-LIST option leaves them out, nothing here reads them, and they were most of a restart's decoding time).
+``api.client.KubeApi``), so the list/watch logic is unit-tested against a scripted one. It decodes list
+pages and watch events without ``metadata.managedFields`` (``api.decode``: cut from the bytes first; no
+LIST or WATCH option leaves them out, nothing here reads them, and they were most of a restart's
+decoding time).
 """
 
 from __future__ import annotations
