@@ -92,6 +92,8 @@ def test_a_lone_replica_holds_every_shard_and_a_new_member_gets_its_share() -> N
     assert holders(api) == ["a", None]
     settle(b)
     assert holders(api) == ["a", "b"]
+    shard1 = api.stored("leases", NS, shard_lease_name("cm", 1))
+    assert shard1 is not None and shard1["spec"]["leaseTransitions"] == 1, "a -> b is one transition, the release none"
     clock.now += 2
     settle(a, b)
     assert holders(api) == ["a", "b"], "stable once balanced"

@@ -148,7 +148,7 @@ class ShardCoordinator:
             meta["ownerReferences"] = [self._owner]  # gone with the Pod, even when it could not delete it
         spec = dict(body.get("spec") or {})
         who = self.identity if holder is None else holder
-        if spec.get("holderIdentity") != who:
+        if who and spec.get("holderIdentity") != who:  # taken (a release is not a transition)
             spec["acquireTime"] = now
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (1 if previous is not None else 0)
         if who:
