@@ -123,6 +123,35 @@ def test_identical_events_are_posted_once_per_window_of_its_clock() -> None:
     assert len(api.listed("events", "team")) == 2
 
 
+def test_more_than_10000_events_in_one_window_are_not_pruned_on_every_post() -> None:
+    """A burst of 20,000 objects posts 20,000 Events within one window: the de-duplication table is
+    pruned when it has doubled, not rebuilt on each post past 10,000 (that was O(n) per Event)."""
+
+    class Counting(dict[tuple[str, str, str], float]):
+        rebuilt = 0
+
+        def items(self):  # type: ignore[no-untyped-def,override]
+            Counting.rebuilt += 1
+            return super().items()
+
+    class Quiet:
+        def create(self, *_: object, **__: object) -> dict[str, object]:
+            return {}
+
+    clock = Clock()
+    events = EventRecorder(Quiet(), window=600.0, clock=clock)  # type: ignore[arg-type]
+    events._recent = Counting()
+    for i in range(20000):
+        clock.now += 0.001
+        obj = {"kind": "ManagedSecret", "metadata": {"name": f"o{i}", "namespace": "team", "uid": f"u{i}"}}
+        assert events.record(obj, "Normal", "Created", "created")
+        if not isinstance(events._recent, Counting):  # keep counting across prunes
+            events._recent = Counting(events._recent)
+    assert Counting.rebuilt <= 2, f"pruned {Counting.rebuilt} times for 20,000 Events"
+    obj = {"kind": "ManagedSecret", "metadata": {"name": "o5", "namespace": "team", "uid": "u5"}}
+    assert not events.record(obj, "Normal", "Created", "created"), "still de-duplicated within the window"
+
+
 def test_work_queue_schedules_by_its_clock() -> None:
     clock = Clock()
     queue = WorkQueue(lambda key, reason: None, workers=1, clock=clock)

@@ -31,6 +31,7 @@ class EventRecorder:
         self.instance = instance or f"{COMPONENT}-{uuid.uuid4().hex[:8]}"
         self.window = window
         self._recent: dict[tuple[str, str, str], float] = {}
+        self._prune_at = 10000
         self._lock = threading.Lock()
         self.posted = 0
 
@@ -43,9 +44,12 @@ class EventRecorder:
             if now - self._recent.get(key, -1e18) < self.window:
                 return False
             self._recent[key] = now
-            if len(self._recent) > 10000:
+            if len(self._recent) > self._prune_at:
                 cutoff = now - self.window
                 self._recent = {k: t for k, t in self._recent.items() if t > cutoff}
+                # next prune when the survivors have doubled: with more than 10,000 Events in one window
+                # (a burst) a prune per Event would cost the whole dict each time
+                self._prune_at = max(10000, 2 * len(self._recent))
         namespace = meta.get("namespace") or "default"
         stamp = now_iso()
         body = {
