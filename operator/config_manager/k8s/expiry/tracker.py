@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import metrics
+from ..api.conditions import parse_iso
 
 REASON = "SecretNearExpiry"
 
@@ -92,7 +93,7 @@ def from_status(status: Mapping[str, Any]) -> Expiry | None:
     if not text:
         return None
     try:
-        at = datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        at = parse_iso(str(text))
     except ValueError:
         return None
     info = status.get("expiry") or {}

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ...secrets.rotation import Cadence
+from ..api.conditions import parse_iso
 
 HISTORY_LIMIT = 10
 MAX_DEBOUNCE_FACTOR = 5
@@ -45,7 +46,7 @@ def parse_time(text: Any) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return parse_iso(str(text))
     except ValueError:
         return None
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ...errors import ConfigurationError
@@ -15,8 +16,13 @@ _WHOLE = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$")
 MAX_SECONDS = (2**63 - 1) / 1e9
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_duration(text: str, field: str = "duration") -> float:
-    """Seconds in ``text``; "0" (and "") mean zero. Raises ConfigurationError naming ``field``."""
+    """Seconds in ``text``; "0" (and "") mean zero. Raises ConfigurationError naming ``field``.
+
+    Memoised (a refusal is not: it is raised again each time): every object's refreshInterval is parsed on
+    each first sight and pass, and most objects share a handful of spellings (13 % of the operator's
+    samples in a restart over 20,000 objects went to this parse)."""
     text = text.strip()
     if text in ("0", ""):
         return 0.0

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..api.conditions import get_condition
+from ..api.conditions import get_condition, parse_iso
 from ..api.resources import ANN_ROTATE
 from ..rotation import plan
 from ..spec.durations import parse_duration
@@ -46,7 +46,7 @@ def first_delay(body: Mapping[str, Any], *, default_refresh: str, spread: float,
         return 0.0 if status == {} else spread_delay
     try:
         interval = parse_duration(str((body.get("spec") or {}).get("refreshInterval", default_refresh)))
-        refreshed = datetime.strptime(str(status.get("refreshTime")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        refreshed = parse_iso(str(status.get("refreshTime")))
     except (ValueError, TypeError):
         return spread_delay
     if not outputs_intact():
