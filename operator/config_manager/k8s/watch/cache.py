@@ -8,6 +8,8 @@ name because we read them (``watch.targets``), not every object of the cluster.
 Secrets and ConfigMaps are kept as *projections*: name, resourceVersion, type, our labels and
 annotations, owner references, key names and a hash of the current data — never the values themselves
 (except the blob and credentials the operator reads on purpose, which it fetches by GET when needed).
+Our own objects' bodies (ManagedSecrets, ConfigBundles, PushSecrets, VaultDynamicSecrets) are kept packed
+(``watch.packed``): a read returns a fresh dict.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..api.resources import (
     VAULT_DYNAMIC_SECRET,
 )
 from ..hashing import data_hash
+from .packed import PackedBodies
 
 ObjKey = tuple[str, str]  # (namespace, name)
 
@@ -135,11 +138,11 @@ class ClusterCache:
     namespaces: dict[str, Mapping[str, str]] = field(default_factory=dict)  # name -> labels
     stores: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
     cluster_stores: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    managed_secrets: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
-    bundles: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
-    push_secrets: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)
+    managed_secrets: PackedBodies[ObjKey] = field(default_factory=PackedBodies)
+    bundles: PackedBodies[ObjKey] = field(default_factory=PackedBodies)
+    push_secrets: PackedBodies[ObjKey] = field(default_factory=PackedBodies)
     cluster_managed_secrets: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    dynamic_secrets: dict[ObjKey, Mapping[str, Any]] = field(default_factory=dict)  # VaultDynamicSecrets
+    dynamic_secrets: PackedBodies[ObjKey] = field(default_factory=PackedBodies)  # VaultDynamicSecrets
     # (kind, namespace, name) -> body of a generator object (Password, SSHKey, UUID)
     generators: dict[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     # (namespace, secret name) -> {(kind, name)} of workloads whose pod template references it
