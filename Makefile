@@ -59,5 +59,6 @@ clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
 
 .PHONY: bench
-bench: venv binaries  # the benchmark (docs/performance.md), ~15 min; BENCH_ARGS="--sizes 1000,5000,10000"
+BENCH_ARGS ?= --all
+bench: venv binaries  # the benchmarks (docs/performance.md), ~40 min; BENCH_ARGS="--sizes 1000,5000,10000" for one
 	$(VENV)/bin/pip install --quiet -e '.[test,bench]' && $(PY) -m bench $(BENCH_ARGS)

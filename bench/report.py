@@ -64,7 +64,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     restarted = [(int(k.split()[0]), v) for k, v in rss.items() if not k.isdigit()]
     if restarted:
         ax.scatter([p[0] for p in restarted], [p[1] for p in restarted], color="red", label="after restart", zorder=3)
-    ax.axhline(200, color="grey", linestyle=":", label="target at 10,000 (200 MB)")
+    ax.axhline(150, color="grey", linestyle=":", label="goal at 10,000 (150 MB)")
     ax.set_xlabel("ManagedSecrets in the namespace")
     ax.set_ylabel("operator VmRSS (MB)")
     ax.set_title("Operator memory")

@@ -67,6 +67,7 @@ class BenchConfig:
     report_only: bool = False  # redraw table and plots from an existing results.json
     scale: tuple[int, ...] = ()  # --scale: the scale phases (bench/scale.py) at these sizes instead
     unrelated: int = 20000  # --scale: unrelated 100 KB Secrets created after the last size
+    everything: bool = False  # --all: the default phases, the scale phases and bench.shards in turn
 
 
 @dataclass
@@ -101,6 +102,23 @@ def rss_mb(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: Issue 14's restart goals: (up to this many objects, seconds from the process start to a new object synced).
+RESTART_GOALS = ((1500, 0.5), (4000, 2.0), (12000, 5.0), (25000, 10.0))
+
+
+def restart_goal(objects: int, seconds: float | None) -> tuple[str, bool | None]:
+    """The (target, met) of a restart over ``objects``: the goal of the nearest size at or above it."""
+    for size, goal in RESTART_GOALS:
+        if objects <= size:
+            return f"<= {goal:g} s", seconds is not None and seconds <= goal
+    return "", None
+
+
+def rss_goal(objects: int, rss: float) -> tuple[str, bool | None]:
+    """The (target, met) of the operator's RSS: <= 150 MB at 10,000 objects (issue 14); none at other sizes."""
+    return ("<= 150 MB at 10,000", rss <= 150) if 10000 <= objects <= 11000 else ("", None)
 
 
 def managed_secret(name: str, group: int, refresh: str) -> dict[str, Any]:
@@ -303,17 +321,17 @@ class Bench:
         label = "burst" if record else "fill"
         self.figure(f"{label} N={n}: all Ready + Secret", elapsed, "s", note=f"creates accepted in {accepted:.1f}s")
         if record:
-            target, met = ("", None)
-            if n >= 5000:
-                target, met = ">= 0.5 of raw", rate / self.raw_rate >= 0.5
-            self.figure(f"burst N={n}: throughput / raw baseline", rate / self.raw_rate, "ratio", target, met,
+            self.figure(f"burst N={n}: throughput / raw baseline", rate / self.raw_rate, "ratio",
                         note=f"{rate:.0f}/s vs raw {self.raw_rate:.0f}/s")
-            self.figure(f"burst N={n}: operator CPU per object", cpu / n * 1000, "ms",
+            # the apiserver-bound ceiling for the writes we make: each object costs its own create + our writes
+            ceiling = self.raw_rate / (writes(requests) / n + 1)
+            self.figure(f"burst N={n}: throughput / ceiling (raw / (writes per object + 1))", rate / ceiling, "ratio",
+                        ">= 0.8", rate / ceiling >= 0.8, note=f"ceiling {ceiling:.0f}/s")
+            self.figure(f"burst N={n}: operator CPU per object", cpu / n * 1000, "ms", "<= 3 ms", cpu / n * 1000 <= 3.0,
                         note=f"{cpu:.1f} CPU-s; {cpu / elapsed:.2f} cores busy on average")
             self.figure(f"burst N={n}: operator requests per object", len(requests) / n, "requests",
                         note=json.dumps({k: round(v / n, 2) for k, v in by_verb(requests).items()}))
-        self.figure(f"operator RSS at {self.total} ManagedSecrets", rss, "MB",
-                    *(("<= 200 MB at 10,000", rss <= 200) if self.total >= 10000 else ("", None)))
+        self.figure(f"operator RSS at {self.total} ManagedSecrets", rss, "MB", *rss_goal(self.total, rss))
 
     async def latency(self, label: str, count: int, prefix: str, rate: float | None = None) -> list[float]:
         """Create ``count`` probes at ``rate``/s; latency = Secret ADDED on the watch - POST sent."""
@@ -337,7 +355,7 @@ class Bench:
                                                        "samples": [round(s, 4) for s in samples],
                                                        "p50": percentile(samples, 50), "p99": percentile(samples, 99),
                                                        "max": max(samples), "load": os.getloadavg()}
-        limit = 1.0 if label == "idle" else 2.0
+        limit = 0.04 if label == "idle" else 1.0  # issue 14's goals: idle p99 <= 0.04 s, in a refresh wave <= 1 s
         p99 = percentile(samples, 99) or 0.0
         self.figure(f"latency create->Secret p50 ({label})", percentile(samples, 50), "s")
         self.figure(f"latency create->Secret p99 ({label})", p99, "s", f"<= {limit:g} s", p99 <= limit)
@@ -436,8 +454,8 @@ class Bench:
             self.data["rss_mb"][f"{existing} (after restart)"] = round(rss, 1)
         self.figure(f"restart at {existing}: time to healthy", healthy, "s")
         self.figure(f"restart at {existing}: time to ready (/readyz)", ready, "s", note="every informer's first listing done")
-        self.figure(f"restart at {existing}: first new object synced", serving, "s",
-                    note="a ManagedSecret created right after /healthz answered")
+        self.figure(f"restart at {existing}: first new object synced", serving, "s", *restart_goal(existing, serving),
+                    note="from the process start: a ManagedSecret created right after /healthz answered")
         self.figure(f"restart at {existing}: re-verified (CPU settled)", settled, "s",
                     note=f"{cpu:.1f} CPU-s" + (" (capped)" if entry["settle_capped"] else ""))
         self.figure(f"restart at {existing}: mutating writes", writes(own), "writes", "0", writes(own) == 0,
@@ -447,8 +465,7 @@ class Bench:
                         note="see the operator log: kopf's initial listing did not finish")
             self.op.proc = None
         elif rss is not None:
-            self.figure(f"operator RSS at {existing} after restart", rss, "MB",
-                        *(("<= 200 MB at 10,000", rss <= 200) if existing >= 10000 else ("", None)))
+            self.figure(f"operator RSS at {existing} after restart", rss, "MB", *rss_goal(existing, rss))
 
     async def _profile_until(self, profiler: ProfileRecorder | None, done: asyncio.Task[Any], name: str) -> None:
         """Stop ``profiler`` once ``done`` has finished and keep its summary under ``profiles[name]``."""
