@@ -5,8 +5,8 @@ Prints a table of figures (each with the load average when it was taken) and wri
 The default phases take about 10 minutes on 2 cores; ``--sizes 20 --quick`` is the smoke run.
 ``--scale 10000,20000`` runs the scale phases instead (``bench/scale.py``: restarts at those sizes, RSS,
 ``--unrelated`` 100 KB Secrets next to them). ``--all`` (``make bench``) runs the three benchmarks one
-after the other, each on a fresh control plane: the default phases (into OUT), the scale phases at 10,000
-and 20,000 with the unrelated Secrets (OUT/scale) and 2 shards against 1 (``bench.shards``,
+after the other, each on a fresh control plane: the default phases (into OUT), the scale phases at 3,000,
+10,000 and 20,000 with the unrelated Secrets (OUT/scale) and 2 shards against 1 (``bench.shards``,
 OUT/shards.json); their tables, one after the other, are OUT/table.txt.
 """
 
@@ -23,8 +23,8 @@ from .report import plots, table
 from .run import BenchConfig, run
 from .scale import run_scale
 
-#: ``--all``: the sizes of its scale phases
-ALL_SCALE = (10000, 20000)
+#: ``--all``: the sizes of its scale phases (3,000: the restart of ``tests/reliability/test_restart_at_scale.py``)
+ALL_SCALE = (3000, 10000, 20000)
 
 
 def parse(argv: list[str] | None = None) -> BenchConfig:
@@ -45,7 +45,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
                         help="run the scale phases instead (bench/scale.py), e.g. 10000,20000")
     parser.add_argument("--unrelated", type=int, default=20000, help="with --scale: unrelated 100 KB Secrets (0: none)")
     parser.add_argument("--all", action="store_true",
-                        help="the default phases, then --scale 10000,20000, then bench.shards (make bench)")
+                        help="the default phases, then --scale 3000,10000,20000, then bench.shards (make bench)")
     args = parser.parse_args(argv)
     if args.all and (args.scale or args.report or args.quick):
         parser.error("--all runs the scale phases itself; it does not combine with --scale, --report or --quick")

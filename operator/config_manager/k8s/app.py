@@ -275,6 +275,10 @@ class Operator:
         if self.sharding is not None:
             await self.sharding.shutdown(before_release=drain)
         if queue is not None:
+            # A replica alone (no elector, no shards) drains too: a pass cut between its Secret write and
+            # its status write would leave the status to be written again by the next process.
+            queue.pause()
+            await queue.drain(10.0)
             await queue.stop()
         for task in self._tasks:
             task.cancel()

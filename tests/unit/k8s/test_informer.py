@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from config_manager.k8s.api.decode import _array_end, decode, decode_list
 from config_manager.k8s.api.resources import LABEL_MANAGED_BY, MANAGED_BY_VALUE
 from config_manager.k8s.watch.cache import ClusterCache
-from config_manager.k8s.watch.informer import Gone, Informer, NotServed, Scope
+from config_manager.k8s.watch.informer import Gone, Informer, NotServed, Refused, Scope
 from config_manager.k8s.watch.targets import NamedWatches, wanted
 
 
@@ -182,6 +182,20 @@ def test_a_resource_not_served_counts_as_synced_and_empty() -> None:
     informer = Informer(Raising([], []), Scope("passwords"), handler, kind="Password")
     run_until(informer, lambda: informer.synced.is_set())
     assert informer.synced.is_set() and seen == []
+
+
+def test_a_refused_watch_is_retried_and_its_warning_says_what_the_apiserver_answered(
+        caplog: pytest.LogCaptureFixture) -> None:
+    script = Script(lists=[[([obj("x", "1")], None, "5")]],
+                    watches=[[Refused("watch pushsecrets in bench: 404 Not Found")],
+                             [{"type": "ADDED", "object": obj("y", "6")}]])
+    seen, handler = recording()
+    informer = Informer(script, Scope("pushsecrets", "bench"), handler, kind="PushSecret")
+    informer.retry_delay = 0.0
+    with caplog.at_level("WARNING", logger="config_manager.k8s.watch.informer"):
+        run_until(informer, lambda: ("ADDED", "y") in seen)
+    assert seen == [(None, "x"), ("ADDED", "y")] and script.watch_from[:2] == ["5", "5"], "watched again from the same version"
+    assert "404 Not Found" in caplog.text, "the warning names the apiserver's answer, not only the exception type"
 
 
 # -- answers decoded without managedFields (api.decode) -------------------------------

@@ -48,6 +48,10 @@ class NotServed(Exception):
     """404 on the collection: the resource is not served (its CRD is not installed, or not yet)."""
 
 
+class Refused(RuntimeError):
+    """The apiserver answered a LIST or WATCH with an error: its status code and reason, never a body."""
+
+
 @dataclass(frozen=True)
 class Scope:
     """What one informer watches: a resource, optionally one namespace and server-side selectors."""
@@ -153,7 +157,7 @@ class Informer:
             if etype == "ERROR":
                 if obj.get("code") == 410:
                     raise Gone(str(obj.get("message") or ""))
-                raise RuntimeError(f"watch error {obj.get('code')} {obj.get('reason')}")
+                raise Refused(f"watch error {obj.get('code')} {obj.get('reason')}")
             new_rv = _rv(obj)
             if new_rv:
                 rv = new_rv
@@ -196,8 +200,9 @@ class Informer:
                 self.synced.set()
                 await asyncio.sleep(self.not_served_delay)
             except Exception as exc:  # noqa: BLE001 - network, apiserver restarts: retry, keep the cache
+                # our own refusals say what the apiserver answered; other errors only by their type
                 log.warning("watch of %s failed (%s); retrying in %.0fs", self.scope.describe(),
-                            type(exc).__name__, self.retry_delay)
+                            exc if isinstance(exc, Refused) else type(exc).__name__, self.retry_delay)
                 await asyncio.sleep(self.retry_delay)
 
 
@@ -232,7 +237,7 @@ class AioTransport:
             if resp.status == 404:
                 raise NotServed(scope.resource)
             if resp.status != 200:
-                raise RuntimeError(f"list {scope.describe()}: {resp.status} {resp.reason}")
+                raise Refused(f"list {scope.describe()}: {resp.status} {resp.reason}")
         return decode_list(raw)
 
     async def watch(self, scope: Scope, resource_version: str, timeout: int) -> AsyncIterator[dict[str, Any]]:
@@ -247,7 +252,7 @@ class AioTransport:
             if resp.status == 410:
                 raise Gone("watch resourceVersion expired")
             if resp.status != 200:
-                raise RuntimeError(f"watch {scope.describe()}: {resp.status} {resp.reason}")
+                raise Refused(f"watch {scope.describe()}: {resp.status} {resp.reason}")
             buffer = bytearray()
             async for chunk in resp.content.iter_any():  # not readline(): its line limit is 64 KiB
                 buffer += chunk
