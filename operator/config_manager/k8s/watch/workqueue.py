@@ -222,8 +222,12 @@ class WorkQueue:
             tops = [heap[0][0] for heap in (self._urgent, self._heap) if heap]
             timeout = (min(tops) - now) if tops else None
             self._wakeup.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as
+            # its inner wait completes (pause() sets the wakeup, stop() cancels in the same loop turn), and
+            # the worker then waits for ever on a paused queue, so the process never exits on SIGTERM
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
             except TimeoutError:
                 pass
 
