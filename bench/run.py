@@ -148,7 +148,7 @@ class Bench:
         self.store: Any = None
         self.raw_rate = 0.0  # Secret creates per second in the raw baseline
         self.raw_plane_ms = 0.0  # the control plane's CPU per raw Secret create
-        self.raw_ms_plane_ms = 0.0  # ... per ManagedSecret create with no operator watching
+        self.raw_managed_plane_ms = 0.0  # ... per ManagedSecret create with no operator watching
 
     def figure(self, name: str, value: float | None, unit: str, target: str = "", met: bool | None = None, note: str = "") -> None:
         fig = Figure(name, None if value is None else round(value, 3), unit, target, met, note=note)
@@ -259,11 +259,11 @@ class Bench:
         await self.kube.create_all("managedsecrets", RAW_NS, (managed_secret(f"raw-{i}", 0, "1h") for i in range(n)))
         elapsed = time.monotonic() - start
         plane1, _ = self._side_cpu()
-        self.raw_ms_plane_ms = (plane1 - plane0) / n * 1000
+        self.raw_managed_plane_ms = (plane1 - plane0) / n * 1000
         self.data["raw_managedsecrets"] = {"n": n, "seconds": round(elapsed, 2), "per_s": round(n / elapsed, 1),
                                            "control_plane_cpu_s": round(plane1 - plane0, 2)}
         self.figure("raw baseline: ManagedSecret creates (no operator)", n / elapsed, "objects/s",
-                    note=f"{n} in {elapsed:.1f}s; control plane {self.raw_ms_plane_ms:.2f} ms per create")
+                    note=f"{n} in {elapsed:.1f}s; control plane {self.raw_managed_plane_ms:.2f} ms per create")
 
     async def start_operator(self) -> None:
         sync_kube = KubeApi.from_environment(str(self.bench_kubeconfig))
@@ -374,7 +374,7 @@ class Bench:
             # creates of the control plane; this is what it cost, and what every process on the machine cost
             self.figure(f"burst N={n}: control plane CPU per object", plane_ms, "ms",
                         note=f"{plane_ms / self.raw_plane_ms:.1f}x a raw Secret create ({self.raw_plane_ms:.2f} ms); "
-                             f"the ManagedSecret's own create {self.raw_ms_plane_ms:.2f} ms of it")
+                             f"the ManagedSecret's own create {self.raw_managed_plane_ms:.2f} ms of it")
             every = plane_ms + bench_ms + cpu / n * 1000
             cores = os.cpu_count() or 1
             self.figure(f"burst N={n}: CPU per object, every process", every, "ms",
